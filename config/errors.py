@@ -1,0 +1,177 @@
+"""The error catalogue, the domain exceptions, and the one handler that renders every error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from config.envelope import error_body
+
+logger = logging.getLogger(__name__)
+
+# Every machine code the API answers with, and its human message.
+MESSAGES: dict[str, Any] = {
+    "BAD_REQUEST": _("The request could not be understood."),
+    "VALIDATION_ERROR": _("The request has invalid fields."),
+    "MALFORMED_JSON": _("The request body is not valid JSON."),
+    "PAYLOAD_TOO_LARGE": _("The request body is too large."),
+    "UNAUTHORIZED": _("Unauthorized"),
+    "INVALID_CREDENTIALS": _("Invalid email or password."),
+    "SESSION_REQUIRED": _("This action needs a signed-in browser session."),
+    "FORBIDDEN": _("You do not have permission to perform this action."),
+    "EMAIL_NOT_VERIFIED": _("Verify your email address before signing in."),
+    "NOT_ORGANIZATION_MEMBER": _("This credential does not belong to the requested organization."),
+    "INSUFFICIENT_ROLE": _("Your role in this organization does not allow this action."),
+    "CROSS_ORIGIN_REQUEST": _("Cross-origin request refused."),
+    "NOT_FOUND": _("Not found."),
+    "METHOD_NOT_ALLOWED": _("Method not allowed."),
+    "NOT_ACCEPTABLE": _("The requested response format is not available; ask for JSON."),
+    "UNSUPPORTED_MEDIA_TYPE": _("Send the body as JSON with Content-Type: application/json."),
+    "EMAIL_TAKEN": _("An account with this email already exists."),
+    "INVALID_TOKEN": _("This link is invalid, has expired, or has already been used."),
+    "RATE_LIMITED": _("Too many requests."),
+    "EMAIL_DELIVERY_FAILED": _("The email could not be sent. Try again later."),
+    "SERVICE_UNAVAILABLE": _("A backing service is unavailable."),
+    "INTERNAL_ERROR": _("Something went wrong on our end."),
+}
+
+# DRF's default codes, mapped onto ours.
+_DRF_CODES = {
+    "parse_error": "MALFORMED_JSON",
+    "not_authenticated": "UNAUTHORIZED",
+    "authentication_failed": "UNAUTHORIZED",
+    "permission_denied": "FORBIDDEN",
+    "not_found": "NOT_FOUND",
+    "method_not_allowed": "METHOD_NOT_ALLOWED",
+    "not_acceptable": "NOT_ACCEPTABLE",
+    "unsupported_media_type": "UNSUPPORTED_MEDIA_TYPE",
+    "throttled": "RATE_LIMITED",
+    "invalid": "VALIDATION_ERROR",
+    "error": "INTERNAL_ERROR",
+}
+
+
+class ApiError(exceptions.APIException):
+    """A domain error: a status, a stable machine code and a message from the catalogue.
+
+    Services raise these; the exception handler renders them. `extra` adds fields to the
+    error body (for example `required_scopes`).
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: Any = None, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail=message or MESSAGES[self.code], code=self.code)
+        self.extra = extra or {}
+
+
+class InvalidCredentials(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "INVALID_CREDENTIALS"
+
+
+class SessionRequired(ApiError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "SESSION_REQUIRED"
+
+
+class EmailNotVerified(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "EMAIL_NOT_VERIFIED"
+
+
+class NotOrganizationMember(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "NOT_ORGANIZATION_MEMBER"
+
+
+class InsufficientRole(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "INSUFFICIENT_ROLE"
+
+
+class CrossOriginRequest(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "CROSS_ORIGIN_REQUEST"
+
+
+class EmailTaken(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "EMAIL_TAKEN"
+
+
+class InvalidToken(ApiError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "INVALID_TOKEN"
+
+
+class EmailDeliveryFailed(ApiError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "EMAIL_DELIVERY_FAILED"
+
+
+NON_FIELD = "non_field_errors"
+
+
+def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn DRF's nested error detail into {"field.sub": ["message", ...]}."""
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            return {prefix or NON_FIELD: [str(item) for item in detail]} if detail else {}
+        out = {}
+        for index, item in enumerate(detail):
+            out.update(_flatten(item, f"{prefix}.{index}" if prefix else str(index)))
+        return out
+    return {prefix or NON_FIELD: [str(detail)]}
+
+
+def _validation_body(exc: exceptions.ValidationError) -> dict[str, Any]:
+    details = _flatten(exc.detail)
+    field, messages = next(iter(details.items()), (NON_FIELD, [str(MESSAGES["VALIDATION_ERROR"])]))
+    message = messages[0] if field == NON_FIELD else f"{field}: {messages[0]}"
+    return error_body(400, "VALIDATION_ERROR", message, details=details)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: every error raised in an API view becomes the error envelope."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(MESSAGES["NOT_FOUND"])
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(MESSAGES["FORBIDDEN"])
+
+    if not isinstance(exc, exceptions.APIException):
+        # Unexpected: log it with its traceback and answer in the envelope, never with HTML.
+        logger.exception("Unhandled error in %s", type(context.get("view")).__name__)
+        return Response(error_body(500, "INTERNAL_ERROR", MESSAGES["INTERNAL_ERROR"]), status=500)
+
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None) is not None:
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+
+    if isinstance(exc, exceptions.ValidationError):
+        body = _validation_body(exc)
+    else:
+        if isinstance(exc, ApiError):
+            code = exc.code
+        else:
+            raw = exc.get_codes() if isinstance(exc.detail, str) else None
+            code = _DRF_CODES.get(raw) or (raw if raw and raw.isupper() else "BAD_REQUEST")
+        message = exc.detail
+        if code in {"UNAUTHORIZED", "UNSUPPORTED_MEDIA_TYPE"}:
+            message = MESSAGES[code]
+        body = error_body(exc.status_code, code, message, **getattr(exc, "extra", {}))
+    return Response(body, status=exc.status_code, headers=headers)

@@ -1,0 +1,119 @@
+"""Request guards for /api/: body size, cross-origin protection and JSON-only writes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from config.envelope import error_body
+from config.errors import MESSAGES
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# What an HTML form can send without a preflight. (An empty text/plain body is let through:
+# some WSGI servers report text/plain for a request that declared no type at all.)
+FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+API_KEY_HEADERS = ("HTTP_X_API_KEY", "HTTP_AUTHORIZATION")
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def api_error(status: int, code: str) -> JsonResponse:
+    return JsonResponse(
+        error_body(status, code, MESSAGES[code]),
+        status=status,
+        json_dumps_params={"separators": (",", ":")},
+    )
+
+
+def carries_api_key(request: HttpRequest) -> bool:
+    """True when the request names its own credential in a header (X-Api-Key or Authorization)."""
+    return any(request.META.get(header) for header in API_KEY_HEADERS)
+
+
+def is_cross_origin(request: HttpRequest) -> bool:
+    """Decide as Go 1.25's net/http CrossOriginProtection does.
+
+    Browsers attach cookies to cross-site requests, so a cookie alone cannot prove that the
+    user meant a write. Browsers also say where a request comes from and cannot be made to lie:
+      - Sec-Fetch-Site `same-origin` or `none` (typed URL, bookmark): ours, allow.
+      - Sec-Fetch-Site `cross-site` or `same-site`: refuse, unless Origin is in TRUSTED_ORIGINS.
+        `same-site` is refused too: a sibling subdomain is not necessarily ours.
+      - No Sec-Fetch-Site (older browsers, non-browser clients): an Origin that is our own
+        host or trusted is allowed; a request with no Origin at all is not from a browser
+        (every browser sends Origin on cross-origin writes), so it carries no victim's cookies
+        and is allowed; any other Origin, `null` included (sandboxed frames, data: URLs), is
+        refused.
+    """
+    origin = request.META.get("HTTP_ORIGIN")
+    if origin is not None and origin in settings.TRUSTED_ORIGINS:
+        return False
+    fetch_site = request.META.get("HTTP_SEC_FETCH_SITE")
+    if fetch_site is not None:
+        return fetch_site not in ("same-origin", "none")
+    if origin is None:
+        return False
+    try:
+        return urlsplit(origin).netloc.lower() != request.get_host().lower()
+    except ValueError:
+        return True
+
+
+def is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class ApiRequestGuardMiddleware:
+    """Guards every request under /api/ before any view runs.
+
+    - A declared body larger than DATA_UPLOAD_MAX_MEMORY_SIZE gets 413.
+    - Unsafe methods not authenticated by an API key header pass the cross-origin check
+      (403 CROSS_ORIGIN_REQUEST) and must send JSON (415): form-encoded, multipart and
+      text/plain bodies are exactly what a cross-site HTML form can send without a preflight.
+      A request carrying X-Api-Key or Authorization brings its own credential, not an ambient
+      one, so no other site can forge it; the authentication class never falls back to the
+      session when such a header is present.
+    - Django's CSRF token check stays on for HTML forms (dashboard, admin); DRF views are
+      exempt from it because this guard covers them.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request.path_info):
+            refusal = self.check(request)
+            if refusal is not None:
+                return refusal
+        return self.get_response(request)
+
+    def check(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return api_error(400, "BAD_REQUEST")
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return api_error(413, "PAYLOAD_TOO_LARGE")
+        if request.method in SAFE_METHODS or carries_api_key(request):
+            return None
+        if is_cross_origin(request):
+            logger.warning(
+                "Cross-origin request refused: %s %s", request.method, request.path_info
+            )
+            return api_error(403, "CROSS_ORIGIN_REQUEST")
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if length and not is_json(content_type):
+            return api_error(415, "UNSUPPORTED_MEDIA_TYPE")
+        if content_type.split(";", 1)[0].strip().lower() in FORM_MEDIA_TYPES:
+            return api_error(415, "UNSUPPORTED_MEDIA_TYPE")
+        return None

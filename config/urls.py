@@ -1,0 +1,28 @@
+"""Routes: the JSON API under /api/, the admin, and the few pages."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path, register_converter
+
+from accounts.views import email_verification_result
+from config import views
+from config.converters import UlidConverter
+
+register_converter(UlidConverter, "ulid")
+
+api_patterns = [
+    path("health", views.HealthView.as_view(), name="health"),
+    path("", include("accounts.urls")),
+    path("", include("tenants.urls")),
+]
+
+urlpatterns = [
+    path("api/", include(api_patterns)),
+    re_path(r"^api(?:/.*)?$", views.ApiNotFoundView.as_view()),
+    path("admin/", admin.site.urls),
+    path("verify-email/result", email_verification_result, name="email-verification-result"),
+]
+
+handler400 = "config.views.bad_request"
+handler403 = "config.views.permission_denied"
+handler404 = "config.views.page_not_found"
+handler500 = "config.views.server_error"
