@@ -1,0 +1,110 @@
+"""Account workflows: sign-up, verification, sign-in and sign-out."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.tokens import make_verification_token, user_for_verification_token
+from config.errors import (
+    EmailDeliveryFailed,
+    EmailNotVerified,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidToken,
+)
+from tenants.services import organization_create
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: str = "") -> User:
+    """Create the user, their default organization, and send the verification email.
+
+    All in one transaction: if the email cannot be sent, nothing is created.
+    """
+    if User.objects.with_email(email).exists():
+        raise EmailTaken()
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(email, password, full_name=full_name)
+            break
+        except IntegrityError:
+            # A concurrent sign-up took the email or the derived handle; retry the handle.
+            if User.objects.with_email(email).exists():
+                raise EmailTaken() from None
+            if attempt == 2:
+                raise
+    organization_create(owner=user, name=f"{full_name or user.handle}'s organization")
+    verification_email_send(request=request, user=user)
+    return user
+
+
+def verification_email_send(*, request: HttpRequest, user: User) -> None:
+    """Email the user a link to GET /api/auth/verify-email?token=…"""
+    link = request.build_absolute_uri(
+        f"{reverse('verify-email')}?{urlencode({'token': make_verification_token(user)})}"
+    )
+    context = {
+        "user": user,
+        "link": link,
+        "hours": settings.ACCOUNTS["VERIFY_EMAIL_MAX_AGE"] // 3600,
+    }
+    subject = render_to_string("emails/verify_email_subject.txt", context).strip()
+    body = render_to_string("emails/verify_email.txt", context)
+    try:
+        send_mail(subject, body, None, [user.email])
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.error("Verification email could not be sent: %s", type(exc).__name__)
+        raise EmailDeliveryFailed() from exc
+
+
+def verification_email_resend(*, request: HttpRequest, email: str) -> None:
+    """Email a new link if `email` is an active, unverified account; tell the caller nothing."""
+    user = User.objects.with_email(email).filter(is_active=True, is_verified=False).first()
+    if user is not None:
+        verification_email_send(request=request, user=user)
+
+
+@transaction.atomic
+def email_verify(*, token: str) -> User:
+    user = user_for_verification_token(token)
+    if user is None:
+        raise InvalidToken()
+    user.mark_verified()
+    return user
+
+
+def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
+    """Check the password and start a fresh session.
+
+    Django's ModelBackend runs the password hasher for an unknown email as well, so a wrong
+    email and a wrong password take the same time and get the same answer.
+    """
+    user = authenticate(request, email=email, password=password)
+    if user is None:
+        raise InvalidCredentials()
+    if settings.ACCOUNTS["REQUIRE_EMAIL_VERIFICATION"] and not user.is_verified:
+        raise EmailNotVerified()
+    login(request, user)
+    # login() keeps the session key when the same user signs in again; a sign-in must always
+    # issue a new key so that a key planted or leaked before it is worthless (fixation).
+    request.session.cycle_key()
+    return user
+
+
+def user_sign_out(*, request: HttpRequest) -> None:
+    """End the session: its row is deleted, so the old cookie no longer works."""
+    logout(request)
