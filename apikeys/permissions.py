@@ -1,0 +1,54 @@
+"""ScopePermission: the one DRF permission class that enforces what each view declares.
+
+A view declares the scope each method needs, as data:
+
+    required_scopes = {"GET": "projects:read", "POST": "projects:write"}
+
+An empty string means "any authenticated caller". A view whose scope depends on the request
+overrides `get_required_scope(request)`. On tenant routes (views with `tenant_scoped = True`)
+the caller's role in the URL's organization must allow the scope as well.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.permissions import BasePermission
+
+from config.errors import InsufficientRole
+from tenants.roles import role_allows
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+
+def required_scope(view: APIView, request: Request) -> str | None:
+    """The scope the view needs for this request, or None when the method has no handler."""
+    custom = getattr(view, "get_required_scope", None)
+    if custom is not None:
+        return custom(request)
+    method = "GET" if request.method == "HEAD" else request.method
+    scopes = getattr(view, "required_scopes", None)
+    if scopes is not None and method in scopes:
+        return scopes[method]
+    if not hasattr(view, method.lower()):
+        return None  # DRF answers 405 next
+    raise ImproperlyConfigured(
+        f"{type(view).__name__} handles {method} but declares no scope for it in required_scopes."
+    )
+
+
+class ScopePermission(BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        scope = required_scope(view, request)
+        if scope is None:
+            return True
+        if getattr(view, "tenant_scoped", False):
+            membership = view.get_membership()
+            if scope and not role_allows(membership.role, scope):
+                raise InsufficientRole()
+        return True

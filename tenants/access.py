@@ -1,0 +1,24 @@
+"""The tenancy gate: each tenant route resolves its organization and the caller's role here."""
+
+from __future__ import annotations
+
+from rest_framework.request import Request
+
+from config.errors import NotOrganizationMember
+from tenants.models import Membership
+
+
+def membership_for_request(request: Request, organization_id: str) -> Membership:
+    """Return the caller's membership in the organization named by the URL.
+
+    One indexed query (membership joined to its organization). An organization that does not
+    exist answers exactly like one the caller does not belong to, so ids cannot be probed.
+    """
+    membership = (
+        Membership.objects.select_related("organization")
+        .filter(user_id=request.user.pk, organization_id=organization_id)
+        .first()
+    )
+    if membership is None:
+        raise NotOrganizationMember()
+    return membership

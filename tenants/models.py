@@ -1,0 +1,88 @@
+"""Organizations (tenants), their memberships, and projects: the tenant-scoped resource."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from config.ids import ULID_LENGTH, new_ulid
+
+SLUG_MAX_LENGTH = 50
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+class OrganizationQuerySet(models.QuerySet):
+    def for_user(self, user: settings.AUTH_USER_MODEL) -> OrganizationQuerySet:
+        return self.filter(memberships__user=user)
+
+
+class Organization(models.Model):
+    id = models.CharField(
+        primary_key=True, max_length=ULID_LENGTH, default=new_ulid, editable=False
+    )
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=SLUG_MAX_LENGTH, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"], name="tenants_membership_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+
+class Project(models.Model):
+    id = models.CharField(
+        primary_key=True, max_length=ULID_LENGTH, default=new_ulid, editable=False
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="projects"
+    )
+    name = models.CharField(max_length=100)
+    description = models.TextField(max_length=2000, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organization", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,60 @@
+"""Organization, member and project shapes, and their input validation."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from config.fields import Timestamp
+from tenants.models import Membership, Project
+
+
+class OrganizationSerializer(serializers.Serializer):
+    """An organization seen through the caller's membership (so it carries the caller's role)."""
+
+    id = serializers.CharField(source="organization.id")
+    name = serializers.CharField(source="organization.name")
+    slug = serializers.CharField(source="organization.slug")
+    role = serializers.CharField()
+    createdAt = Timestamp(source="organization.created_at")
+    updatedAt = Timestamp(source="organization.updated_at")
+
+
+class OrganizationInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    userId = serializers.CharField(source="user.id")
+    email = serializers.CharField(source="user.email")
+    fullName = serializers.CharField(source="user.full_name")
+    handle = serializers.CharField(source="user.handle")
+    joinedAt = Timestamp(source="created_at")
+
+    class Meta:
+        model = Membership
+        fields = ["userId", "email", "fullName", "handle", "role", "joinedAt"]
+        read_only_fields = fields
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    organizationId = serializers.CharField(source="organization_id", read_only=True)
+    createdBy = serializers.CharField(source="created_by_id", read_only=True)
+    createdAt = Timestamp(source="created_at")
+    updatedAt = Timestamp(source="updated_at")
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "organizationId",
+            "name",
+            "description",
+            "createdBy",
+            "createdAt",
+            "updatedAt",
+        ]
+        read_only_fields = ["id", "organizationId", "createdBy", "createdAt", "updatedAt"]
+        extra_kwargs = {
+            "name": {"max_length": 100},
+            "description": {"max_length": 2000, "required": False, "allow_blank": True},
+        }

@@ -1,0 +1,27 @@
+from django.urls import path
+
+from tenants import views
+
+urlpatterns = [
+    path("user/organizations", views.OrganizationListView.as_view(), name="organizations"),
+    path(
+        "user/organizations/<ulid:organization_id>",
+        views.OrganizationDetailView.as_view(),
+        name="organization",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/members",
+        views.MemberListView.as_view(),
+        name="members",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/projects",
+        views.ProjectListView.as_view(),
+        name="projects",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/projects/<ulid:project_id>",
+        views.ProjectDetailView.as_view(),
+        name="project",
+    ),
+]

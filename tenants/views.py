@@ -1,0 +1,162 @@
+"""Organization routes. Every route under /organizations/{organizationId}/ is an
+OrganizationAPIView, and so goes through the tenancy gate."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.envelope import envelope
+from config.pagination import paginate
+from tenants import services
+from tenants.access import membership_for_request
+from tenants.models import Membership, Organization, Project
+from tenants.serializers import (
+    MemberSerializer,
+    OrganizationInputSerializer,
+    OrganizationSerializer,
+    ProjectSerializer,
+)
+
+
+class OrganizationAPIView(APIView):
+    """Base for tenant routes: ScopePermission resolves the URL's organization through the
+    tenancy gate and checks the caller's role before any handler runs."""
+
+    tenant_scoped = True
+    _membership: Membership | None = None
+
+    def get_membership(self) -> Membership:
+        if self._membership is None:
+            self._membership = membership_for_request(self.request, self.kwargs["organization_id"])
+        return self._membership
+
+    @property
+    def organization(self) -> Organization:
+        return self.get_membership().organization
+
+
+class OrganizationListView(APIView):
+    """GET, POST /api/user/organizations"""
+
+    required_scopes = {"GET": "user:read", "POST": "organizations:write"}
+
+    def get(self, request: Request) -> Response:
+        memberships = Membership.objects.filter(user_id=request.user.pk).select_related(
+            "organization"
+        )
+        return paginate(
+            request, memberships, OrganizationSerializer, message="Organizations fetched"
+        )
+
+    def post(self, request: Request) -> Response:
+        serializer = OrganizationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.organization_create(
+            owner=request.user, name=serializer.validated_data["name"]
+        )
+        return envelope(
+            OrganizationSerializer(membership).data,
+            message="Organization created",
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class OrganizationDetailView(OrganizationAPIView):
+    """GET, PATCH /api/user/organizations/{organizationId}"""
+
+    required_scopes = {"GET": "organizations:read", "PATCH": "organizations:write"}
+
+    def get(self, request: Request, organization_id: str) -> Response:
+        return envelope(
+            OrganizationSerializer(self.get_membership()).data, message="Organization fetched"
+        )
+
+    def patch(self, request: Request, organization_id: str) -> Response:
+        serializer = OrganizationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.organization_update(
+            organization=self.organization, name=serializer.validated_data["name"]
+        )
+        return envelope(
+            OrganizationSerializer(self.get_membership()).data, message="Organization updated"
+        )
+
+
+class MemberListView(OrganizationAPIView):
+    """GET /api/user/organizations/{organizationId}/members"""
+
+    required_scopes = {"GET": "members:read"}
+
+    def get(self, request: Request, organization_id: str) -> Response:
+        members = Membership.objects.filter(organization=self.organization).select_related("user")
+        return paginate(request, members, MemberSerializer, message="Members fetched")
+
+
+class ProjectListView(OrganizationAPIView):
+    """GET, POST /api/user/organizations/{organizationId}/projects"""
+
+    required_scopes = {"GET": "projects:read", "POST": "projects:write"}
+
+    def get(self, request: Request, organization_id: str) -> Response:
+        projects = Project.objects.filter(organization=self.organization)
+        return paginate(request, projects, ProjectSerializer, message="Projects fetched")
+
+    def post(self, request: Request, organization_id: str) -> Response:
+        serializer = ProjectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_create(
+            organization=self.organization,
+            created_by=request.user,
+            name=serializer.validated_data["name"],
+            description=serializer.validated_data.get("description", ""),
+        )
+        return envelope(
+            ProjectSerializer(project).data,
+            message="Project created",
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ProjectDetailView(OrganizationAPIView):
+    """GET, PATCH, DELETE /api/user/organizations/{organizationId}/projects/{projectId}
+
+    A project asked for through another organization's path is 404: the lookup is always
+    confined to the organization the gate admitted.
+    """
+
+    required_scopes = {
+        "GET": "projects:read",
+        "PATCH": "projects:write",
+        "DELETE": "projects:write",
+    }
+
+    def get_project(self, project_id: str) -> Project:
+        project = Project.objects.filter(organization=self.organization, pk=project_id).first()
+        if project is None:
+            raise NotFound("Project not found.")
+        return project
+
+    def get(self, request: Request, organization_id: str, project_id: str) -> Response:
+        return envelope(
+            ProjectSerializer(self.get_project(project_id)).data, message="Project fetched"
+        )
+
+    def patch(self, request: Request, organization_id: str, project_id: str) -> Response:
+        project = self.get_project(project_id)
+        serializer = ProjectSerializer(project, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        project = services.project_update(
+            project=project,
+            name=serializer.validated_data.get("name"),
+            description=serializer.validated_data.get("description"),
+        )
+        return envelope(ProjectSerializer(project).data, message="Project updated")
+
+    def delete(self, request: Request, organization_id: str, project_id: str) -> Response:
+        project = self.get_project(project_id)
+        services.project_delete(project=project)
+        return envelope({"id": project_id}, message="Project deleted")
