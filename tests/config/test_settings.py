@@ -1,0 +1,62 @@
+"""Settings read from the environment: a bad production configuration stops start-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DEBUG": "false"},
+        {"DEBUG": "false", "SECRET_KEY": "too-short"},
+    ],
+)
+def test_production_without_a_real_secret_key_refuses_to_start(env):
+    result = load_settings(**env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_with_a_real_secret_key_starts():
+    result = load_settings(DEBUG="false", SECRET_KEY="k" * 60)
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DEBUG", "maybe"), ("CONN_MAX_AGE", "soon"), ("TRUSTED_ORIGINS", "example.com")],
+)
+def test_a_malformed_variable_is_named_in_the_error(name, value):
+    result = load_settings(**{name: value})
+
+    assert result.returncode != 0
+    assert name in result.stderr
+
+
+def test_the_development_defaults_need_no_environment():
+    result = load_settings()
+
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,116 @@
+"""Fixture factories shared by every test: users, organizations, memberships, projects, clients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from tenants.models import Membership, Organization, Project, Role
+
+PASSWORD = "correct-horse-battery-staple"
+_sequence = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # Argon2 stays the production hasher (tests/accounts check it); the rest of the suite
+    # uses a fast one so that hundreds of sign-ups do not dominate the run.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+
+
+@pytest.fixture
+def user_factory(db: None) -> Callable[..., User]:
+    def make(
+        *,
+        email: str | None = None,
+        password: str = PASSWORD,
+        full_name: str = "Test User",
+        verified: bool = True,
+        **fields: Any,
+    ) -> User:
+        n = next(_sequence)
+        return User.objects.create_user(
+            email or f"user{n}@example.com",
+            password,
+            full_name=full_name,
+            is_verified=verified,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def org_factory(db: None, user_factory: Callable[..., User]) -> Callable[..., Organization]:
+    def make(*, owner: User | None = None, name: str | None = None) -> Organization:
+        n = next(_sequence)
+        organization = Organization.objects.create(name=name or f"Org {n}", slug=f"org-{n}")
+        Membership.objects.create(
+            user=owner or user_factory(), organization=organization, role=Role.OWNER
+        )
+        return organization
+
+    return make
+
+
+@pytest.fixture
+def member_factory(db: None, user_factory: Callable[..., User]) -> Callable[..., User]:
+    """Add a (new, by default) user to an organization with a role; return the user."""
+
+    def make(organization: Organization, *, role: str = Role.MEMBER, user: User | None = None):
+        user = user or user_factory()
+        Membership.objects.create(user=user, organization=organization, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def project_factory(db: None) -> Callable[..., Project]:
+    def make(organization: Organization, *, name: str | None = None, **fields: Any) -> Project:
+        return Project.objects.create(
+            organization=organization, name=name or f"Project {next(_sequence)}", **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], APIClient]:
+    """A JSON client signed in (by session) as `user`, or anonymous for None."""
+
+    def make(user: User | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def team(org_factory, member_factory, user_factory) -> dict[str, Any]:
+    """One organization with an owner, an admin and a member, and an outsider who belongs to
+    another organization."""
+    organization = org_factory()
+    owner = organization.memberships.get().user
+    return {
+        "organization": organization,
+        "owner": owner,
+        "admin": member_factory(organization, role=Role.ADMIN),
+        "member": member_factory(organization, role=Role.MEMBER),
+        "outsider": org_factory().memberships.get().user,
+    }
