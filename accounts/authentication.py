@@ -16,6 +16,3 @@ class SessionAuthentication(authentication.SessionAuthentication):
 
     def enforce_csrf(self, request: Request) -> None:
         return None
-
-    def authenticate_header(self, request: Request) -> str:
-        return 'Session realm="api"'

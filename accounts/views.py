@@ -19,7 +19,7 @@ from accounts.serializers import (
     UserSerializer,
     VerifyEmailSerializer,
 )
-from config.envelope import envelope
+from config.envelope import envelope, format_datetime
 from config.errors import InvalidToken, SessionRequired
 
 
@@ -151,11 +151,21 @@ class AuthStatusView(APIView):
     required_scopes = {"GET": ""}
 
     def get(self, request: Request) -> Response:
+        key = request.auth
         return envelope(
             {
                 "authenticated": True,
                 "authMethod": authentication_method(request),
                 "user": user_data(request.user),
+                "apiKey": None
+                if key is None
+                else {
+                    "id": key.id,
+                    "name": key.name,
+                    "scopes": key.scopes,
+                    "organizationId": key.organization_id,
+                    "expiresAt": format_datetime(key.expires_at),
+                },
             },
             message="Authenticated",
             authenticated=True,

@@ -5,8 +5,12 @@ A view declares the scope each method needs, as data:
     required_scopes = {"GET": "projects:read", "POST": "projects:write"}
 
 An empty string means "any authenticated caller". A view whose scope depends on the request
-overrides `get_required_scope(request)`. On tenant routes (views with `tenant_scoped = True`)
-the caller's role in the URL's organization must allow the scope as well.
+overrides `get_required_scope(request)`.
+
+A session is governed by the member's role; an API key by its scopes *and* its owner's
+current role, so a key never does more than its owner can do now. On tenant routes (views
+with `tenant_scoped = True`) the checks run in this order: the key's organization pin and the
+caller's membership (the tenancy gate), the key's scopes, then the role.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
-from config.errors import InsufficientRole
+from apikeys.scopes import scope_grants
+from config.errors import InsufficientRole, InsufficientScope
 from tenants.roles import role_allows
 
 if TYPE_CHECKING:
@@ -30,6 +35,8 @@ def required_scope(view: APIView, request: Request) -> str | None:
     if custom is not None:
         return custom(request)
     method = "GET" if request.method == "HEAD" else request.method
+    if method == "OPTIONS":
+        return None  # no metadata is served: DRF answers 405
     scopes = getattr(view, "required_scopes", None)
     if scopes is not None and method in scopes:
         return scopes[method]
@@ -44,11 +51,13 @@ class ScopePermission(BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        membership = view.get_membership() if getattr(view, "tenant_scoped", False) else None
         scope = required_scope(view, request)
-        if scope is None:
+        if not scope:
             return True
-        if getattr(view, "tenant_scoped", False):
-            membership = view.get_membership()
-            if scope and not role_allows(membership.role, scope):
-                raise InsufficientRole()
+        key = request.auth
+        if key is not None and not scope_grants(key.scopes, scope):
+            raise InsufficientScope(scope)
+        if membership is not None and not role_allows(membership.role, scope):
+            raise InsufficientRole()
         return True

@@ -24,6 +24,24 @@ CATALOGUE: dict[str, str] = {
     "api-keys:write": _("Create, rename and revoke API keys."),
 }
 
+
+def catalogue() -> list[dict[str, str]]:
+    """Every scope a key may hold, with its description, for GET /api/scopes."""
+    entries = [
+        {"scope": scope, "resource": scope.split(":", 1)[0], "description": str(text)}
+        for scope, text in CATALOGUE.items()
+    ]
+    entries += [
+        {"scope": f"{resource}:*", "resource": resource, "description": f"Every {resource} scope."}
+        for resource in resources()
+    ]
+    entries += [
+        {"scope": scope, "resource": "*", "description": str(text)}
+        for scope, text in WILDCARDS.items()
+    ]
+    return entries
+
+
 WILDCARDS: dict[str, str] = {
     "*": _("Full access: every scope."),
     "admin": _("Full access, including administration."),
@@ -47,6 +65,24 @@ def is_known(scope: str) -> bool:
         return True
     resource, _sep, action = scope.partition(":")
     return action == "*" and resource in resources()
+
+
+def scope_covers(granted: Iterable[str], requested: str) -> bool:
+    """True when `granted` includes everything `requested` would grant (wildcards included).
+
+    A key may only create keys whose every scope it covers.
+    """
+    granted = set(granted)
+    if granted & FULL_ACCESS:
+        return True
+    if requested in FULL_ACCESS:
+        return False
+    if requested in ("read:all", "write:all") or requested.endswith(":*"):
+        if requested in granted:
+            return True
+        implied = [s for s in CATALOGUE if scope_grants([requested], s)]
+        return all(scope_grants(granted, s) for s in implied)
+    return scope_grants(granted, requested)
 
 
 def scope_grants(granted: Iterable[str], required: str) -> bool:

@@ -24,6 +24,12 @@ MESSAGES: dict[str, Any] = {
     "UNAUTHORIZED": _("Unauthorized"),
     "INVALID_CREDENTIALS": _("Invalid email or password."),
     "SESSION_REQUIRED": _("This action needs a signed-in browser session."),
+    "KEY_INVALID": _("The API key is malformed, unknown, or its owner is deactivated."),
+    "KEY_EXPIRED": _("The API key has expired."),
+    "KEY_REVOKED": _("The API key has been revoked."),
+    "INSUFFICIENT_SCOPE": _("Insufficient API key scopes. Missing: {scopes}"),
+    "ORGANIZATION_MISMATCH": _("This API key is pinned to another organization."),
+    "KEY_BROADER_THAN_CREATOR": _("A key cannot create a key with more access than it has."),
     "FORBIDDEN": _("You do not have permission to perform this action."),
     "EMAIL_NOT_VERIFIED": _("Verify your email address before signing in."),
     "NOT_ORGANIZATION_MEMBER": _("This credential does not belong to the requested organization."),
@@ -78,8 +84,50 @@ class InvalidCredentials(ApiError):
 
 
 class SessionRequired(ApiError):
-    status_code = status.HTTP_401_UNAUTHORIZED
+    status_code = status.HTTP_403_FORBIDDEN
     code = "SESSION_REQUIRED"
+
+
+class KeyRejected(ApiError, exceptions.AuthenticationFailed):
+    """A presented API key that does not authenticate: 401, `error` "Unauthorized" (as the
+    product documents show), the machine code and a `reason` saying why."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+
+    def __init__(self) -> None:
+        super().__init__(MESSAGES["UNAUTHORIZED"], extra={"reason": str(MESSAGES[self.code])})
+
+
+class KeyInvalid(KeyRejected):
+    code = "KEY_INVALID"
+
+
+class KeyExpired(KeyRejected):
+    code = "KEY_EXPIRED"
+
+
+class KeyRevoked(KeyRejected):
+    code = "KEY_REVOKED"
+
+
+class InsufficientScope(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "INSUFFICIENT_SCOPE"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            str(MESSAGES[self.code]).format(scopes=scope), extra={"required_scopes": [scope]}
+        )
+
+
+class OrganizationMismatch(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "ORGANIZATION_MISMATCH"
+
+
+class KeyBroaderThanCreator(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "KEY_BROADER_THAN_CREATOR"
 
 
 class EmailNotVerified(ApiError):
@@ -125,7 +173,9 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            # Errors about a nested object itself belong to the object's own field.
+            path = f"{prefix}.{key}" if prefix and key != NON_FIELD else prefix or str(key)
+            out.update(_flatten(value, path))
         return out
     if isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from apikeys.authentication import presented_key
 from config.envelope import error_body
 from config.errors import MESSAGES
 
@@ -18,7 +19,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # What an HTML form can send without a preflight. (An empty text/plain body is let through:
 # some WSGI servers report text/plain for a request that declared no type at all.)
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-API_KEY_HEADERS = ("HTTP_X_API_KEY", "HTTP_AUTHORIZATION")
 
 
 def is_api_path(path: str) -> bool:
@@ -31,11 +31,6 @@ def api_error(status: int, code: str) -> JsonResponse:
         status=status,
         json_dumps_params={"separators": (",", ":")},
     )
-
-
-def carries_api_key(request: HttpRequest) -> bool:
-    """True when the request names its own credential in a header (X-Api-Key or Authorization)."""
-    return any(request.META.get(header) for header in API_KEY_HEADERS)
 
 
 def is_cross_origin(request: HttpRequest) -> bool:
@@ -80,9 +75,10 @@ class ApiRequestGuardMiddleware:
     - Unsafe methods not authenticated by an API key header pass the cross-origin check
       (403 CROSS_ORIGIN_REQUEST) and must send JSON (415): form-encoded, multipart and
       text/plain bodies are exactly what a cross-site HTML form can send without a preflight.
-      A request carrying X-Api-Key or Authorization brings its own credential, not an ambient
-      one, so no other site can forge it; the authentication class never falls back to the
-      session when such a header is present.
+      A request carrying X-Api-Key or `Authorization: Bearer` brings its own credential, not
+      an ambient one, so no other site can forge it; the authentication class never falls
+      back to the session when such a header is present. (Authorization with another scheme,
+      such as Basic, can be ambient in a browser, so it does not skip the check.)
     - Django's CSRF token check stays on for HTML forms (dashboard, admin); DRF views are
       exempt from it because this guard covers them.
     """
@@ -104,7 +100,7 @@ class ApiRequestGuardMiddleware:
             return api_error(400, "BAD_REQUEST")
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return api_error(413, "PAYLOAD_TOO_LARGE")
-        if request.method in SAFE_METHODS or carries_api_key(request):
+        if request.method in SAFE_METHODS or presented_key(request.META) is not None:
             return None
         if is_cross_origin(request):
             logger.warning(

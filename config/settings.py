@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -158,6 +159,27 @@ SESSION_COOKIE_AGE = _int("SESSION_COOKIE_AGE", 14 * 24 * 60 * 60, minimum=60)
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 
+# --- API keys -------------------------------------------------------------------------------
+
+APIKEYS = {
+    # Leading characters of every key; secret scanners match on it.
+    "PREFIX": env.str("APIKEY_PREFIX", default="ba_"),
+    # Bounds for `expiresIn`, in seconds.
+    "MIN_EXPIRES_IN": _int("APIKEY_MIN_EXPIRES_IN", 60, minimum=1),
+    "MAX_EXPIRES_IN": _int("APIKEY_MAX_EXPIRES_IN", 365 * 24 * 60 * 60, minimum=1),
+    # Secret for the keys' HMAC digests. Empty: derived from SECRET_KEY. Changing it (or
+    # SECRET_KEY, when derived) invalidates every key.
+    "PEPPER": env.str("APIKEY_PEPPER", default=""),
+    # lastUsedAt is written at most once per this many seconds per key.
+    "LAST_USED_RESOLUTION": 60,
+}
+if not re.fullmatch(r"[a-z][a-z0-9]{0,9}_", APIKEYS["PREFIX"]):
+    raise ImproperlyConfigured(
+        "APIKEY_PREFIX must be 2-11 characters: a lowercase letter, letters or digits, then '_'."
+    )
+if APIKEYS["MIN_EXPIRES_IN"] > APIKEYS["MAX_EXPIRES_IN"]:
+    raise ImproperlyConfigured("APIKEY_MIN_EXPIRES_IN must not exceed APIKEY_MAX_EXPIRES_IN.")
+
 # --- Email ----------------------------------------------------------------------------------
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -189,7 +211,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apikeys.authentication.ApiKeyAuthentication",
+        "accounts.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.ScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],

@@ -13,6 +13,7 @@ api_patterns = [
     path("health", views.HealthView.as_view(), name="health"),
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
+    path("", include("apikeys.urls")),
 ]
 
 urlpatterns = [

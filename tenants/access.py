@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from rest_framework.request import Request
 
-from config.errors import NotOrganizationMember
+from config.errors import NotOrganizationMember, OrganizationMismatch
 from tenants.models import Membership
 
 
 def membership_for_request(request: Request, organization_id: str) -> Membership:
     """Return the caller's membership in the organization named by the URL.
 
-    One indexed query (membership joined to its organization). An organization that does not
-    exist answers exactly like one the caller does not belong to, so ids cannot be probed.
+    A key pinned to another organization is refused first, with no query. Then one indexed
+    query (membership joined to its organization). An organization that does not exist
+    answers exactly like one the caller does not belong to, so ids cannot be probed.
     """
+    key = request.auth
+    if key is not None and key.organization_id and key.organization_id != organization_id:
+        raise OrganizationMismatch()
     membership = (
         Membership.objects.select_related("organization")
         .filter(user_id=request.user.pk, organization_id=organization_id)

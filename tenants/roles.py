@@ -14,6 +14,7 @@ _MEMBER = frozenset(
         "members:read",
         "projects:read",
         "projects:write",
+        "api-keys:read",
     }
 )
 _ADMIN = _MEMBER | {"organizations:write", "members:write"}

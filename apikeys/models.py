@@ -1,0 +1,82 @@
+"""Personal access tokens. Only a keyed digest of each key is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from ulid import ULID
+
+ID_PREFIX = "ak_"
+
+
+def new_key_id() -> str:
+    return f"{ID_PREFIX}{ULID()}"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self, now: datetime | None = None) -> ApiKeyQuerySet:
+        """Keys that authenticate: not revoked, not expired."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+    def owned_by(self, user: settings.AUTH_USER_MODEL) -> ApiKeyQuerySet:
+        return self.filter(user=user)
+
+
+class ApiKey(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_key_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        help_text="The organization the key is pinned to, if any.",
+    )
+    name = models.CharField(max_length=100)
+    lookup = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=80, editable=False)
+    start = models.CharField(max_length=24, editable=False)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.start}…)"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def status(self, now: datetime | None = None) -> str:
+        if self.is_revoked:
+            return "revoked"
+        return "expired" if self.is_expired(now) else "active"

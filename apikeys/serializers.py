@@ -1,0 +1,105 @@
+"""API key input validation and the public shape of a key (never its secret or digest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apikeys import conf, scopes
+from apikeys.models import ApiKey
+from config.fields import Timestamp
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: no strings, booleans or fractions."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class MetadataSerializer(serializers.Serializer):
+    organizationId = serializers.CharField(max_length=26, required=False, allow_null=True)
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expiresIn = StrictIntegerField(required=False, allow_null=True)
+    scopes = serializers.ListField(
+        child=serializers.CharField(max_length=64), allow_empty=False, max_length=64
+    )
+    metadata = MetadataSerializer(required=False, allow_null=True)
+
+    def validate_expiresIn(self, value: int | None) -> int | None:
+        if value is None:
+            return None
+        low, high = conf.setting("MIN_EXPIRES_IN"), conf.setting("MAX_EXPIRES_IN")
+        if not low <= value <= high:
+            raise serializers.ValidationError(
+                f"Must be between {low} and {high} seconds, or omitted for no expiry."
+            )
+        return value
+
+    def validate_scopes(self, value: list[str]) -> list[str]:
+        unknown = [scope for scope in value if not scopes.is_known(scope)]
+        if unknown:
+            valid = ", ".join(entry["scope"] for entry in scopes.catalogue())
+            raise serializers.ValidationError(
+                f"Unknown scope(s): {', '.join(unknown)}. Valid scopes: {valid}."
+            )
+        return value
+
+    def organization_id(self) -> str | None:
+        metadata = self.validated_data.get("metadata") or {}
+        organization_id = metadata.get("organizationId")
+        return organization_id.upper() if organization_id else None
+
+
+class KeyIdSerializer(serializers.Serializer):
+    keyId = serializers.CharField(max_length=40)
+
+
+class ApiKeyRenameSerializer(KeyIdSerializer):
+    name = serializers.CharField(max_length=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        fixed = sorted({"scopes", "expiresIn", "metadata"} & set(self.initial_data))
+        if fixed:
+            raise serializers.ValidationError(
+                {field: ["Fixed at creation: issue a new key instead."] for field in fixed}
+            )
+        return attrs
+
+
+class ApiKeyQuerySerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=40)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    organizationId = serializers.CharField(source="organization_id", allow_null=True)
+    expiresAt = Timestamp(source="expires_at")
+    lastUsedAt = Timestamp(source="last_used_at")
+    createdAt = Timestamp(source="created_at")
+    revokedAt = Timestamp(source="revoked_at")
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "start",
+            "scopes",
+            "organizationId",
+            "expiresAt",
+            "lastUsedAt",
+            "createdAt",
+            "revokedAt",
+            "status",
+        ]
+        read_only_fields = fields
+
+    def get_status(self, key: ApiKey) -> str:
+        return key.status()

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apikeys import views
+
+urlpatterns = [
+    path("auth/api-key/create", views.ApiKeyCreateView.as_view(), name="api-key-create"),
+    path("auth/api-key/list", views.ApiKeyListView.as_view(), name="api-key-list"),
+    path("auth/api-key/get", views.ApiKeyGetView.as_view(), name="api-key-get"),
+    path("auth/api-key/update", views.ApiKeyUpdateView.as_view(), name="api-key-update"),
+    path("auth/api-key/revoke", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    path("scopes", views.ScopeCatalogueView.as_view(), name="scopes"),
+]

@@ -1,0 +1,132 @@
+"""API key endpoints (`/api/auth/api-key/*`) and the scope catalogue (`/api/scopes`)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apikeys import scopes, services
+from apikeys.models import ApiKey
+from apikeys.serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeyQuerySerializer,
+    ApiKeyRenameSerializer,
+    ApiKeySerializer,
+    KeyIdSerializer,
+)
+from config.envelope import envelope, format_datetime
+from config.pagination import paginate
+
+
+def visible_keys(request: Request) -> QuerySet[ApiKey]:
+    """The caller's keys; a pinned key sees only the keys pinned to its own organization."""
+    keys = ApiKey.objects.owned_by(request.user)
+    caller = request.auth
+    if caller is not None and caller.organization_id:
+        keys = keys.filter(organization_id=caller.organization_id)
+    return keys
+
+
+def get_visible_key(request: Request, key_id: str) -> ApiKey:
+    """One of the caller's keys. Anyone else's is 404, exactly like a key that does not exist."""
+    key = visible_keys(request).filter(pk=key_id).first()
+    if key is None:
+        raise NotFound("API key not found.")
+    return key
+
+
+class ApiKeyCreateView(APIView):
+    """POST /api/auth/api-key/create {name, expiresIn?, scopes, metadata?: {organizationId}}"""
+
+    required_scopes = {"POST": "api-keys:write"}
+
+    def post(self, request: Request) -> Response:
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, raw = services.api_key_issue(
+            user=request.user,
+            name=serializer.validated_data["name"],
+            scopes=serializer.validated_data["scopes"],
+            expires_in=serializer.validated_data.get("expiresIn"),
+            organization_id=serializer.organization_id(),
+            creator_key=request.auth,
+        )
+        response = envelope(
+            {
+                "id": key.id,
+                "name": key.name,
+                "key": raw,
+                "start": key.start,
+                "scopes": key.scopes,
+                "organizationId": key.organization_id,
+                "expiresAt": format_datetime(key.expires_at),
+                "createdAt": format_datetime(key.created_at),
+            },
+            message="API key created",
+        )
+        # The only response that ever holds the key: keep it out of every cache.
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiKeyListView(APIView):
+    """GET /api/auth/api-key/list"""
+
+    required_scopes = {"GET": "api-keys:read"}
+
+    def get(self, request: Request) -> Response:
+        return paginate(
+            request, visible_keys(request), ApiKeySerializer, message="API keys fetched"
+        )
+
+
+class ApiKeyGetView(APIView):
+    """GET /api/auth/api-key/get?id=ak_…"""
+
+    required_scopes = {"GET": "api-keys:read"}
+
+    def get(self, request: Request) -> Response:
+        query = ApiKeyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        key = get_visible_key(request, query.validated_data["id"])
+        return envelope(ApiKeySerializer(key).data, message="API key fetched")
+
+
+class ApiKeyUpdateView(APIView):
+    """POST /api/auth/api-key/update {keyId, name}: only the name changes; scopes are fixed."""
+
+    required_scopes = {"POST": "api-keys:write"}
+
+    def post(self, request: Request) -> Response:
+        serializer = ApiKeyRenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = get_visible_key(request, serializer.validated_data["keyId"])
+        key = services.api_key_rename(key=key, name=serializer.validated_data["name"])
+        return envelope(ApiKeySerializer(key).data, message="API key updated")
+
+
+class ApiKeyRevokeView(APIView):
+    """POST /api/auth/api-key/revoke {keyId}: the key gets 401 from the next request on."""
+
+    required_scopes = {"POST": "api-keys:write"}
+
+    def post(self, request: Request) -> Response:
+        serializer = KeyIdSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = get_visible_key(request, serializer.validated_data["keyId"])
+        key = services.api_key_revoke(key=key, revoked_by=request.user)
+        return envelope(ApiKeySerializer(key).data, message="API key revoked")
+
+
+class ScopeCatalogueView(APIView):
+    """GET /api/scopes: every scope with its description. Public: it is documentation."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return envelope(scopes.catalogue(), message="Scopes fetched")
