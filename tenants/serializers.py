@@ -58,3 +58,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "name": {"max_length": 100},
             "description": {"max_length": 2000, "required": False, "allow_blank": True},
         }
+
+
+class AggregateSerializer(serializers.Serializer):
+    entity = serializers.ChoiceField(choices=["projects", "members", "api_keys"])

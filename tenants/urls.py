@@ -24,4 +24,9 @@ urlpatterns = [
         views.ProjectDetailView.as_view(),
         name="project",
     ),
+    path(
+        "user/organizations/<ulid:organization_id>/aggregate",
+        views.AggregateView.as_view(),
+        name="aggregate",
+    ),
 ]

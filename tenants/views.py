@@ -9,17 +9,25 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apikeys.models import ApiKey
 from config.envelope import envelope
+from config.errors import OrganizationMismatch
 from config.pagination import paginate
 from tenants import services
 from tenants.access import membership_for_request
 from tenants.models import Membership, Organization, Project
 from tenants.serializers import (
+    AggregateSerializer,
     MemberSerializer,
     OrganizationInputSerializer,
     OrganizationSerializer,
     ProjectSerializer,
 )
+
+
+def pinned_organization_id(request: Request) -> str | None:
+    key = request.auth
+    return key.organization_id if key is not None else None
 
 
 class OrganizationAPIView(APIView):
@@ -48,11 +56,16 @@ class OrganizationListView(APIView):
         memberships = Membership.objects.filter(user_id=request.user.pk).select_related(
             "organization"
         )
+        pinned_to = pinned_organization_id(request)
+        if pinned_to:
+            memberships = memberships.filter(organization_id=pinned_to)
         return paginate(
             request, memberships, OrganizationSerializer, message="Organizations fetched"
         )
 
     def post(self, request: Request) -> Response:
+        if pinned_organization_id(request):
+            raise OrganizationMismatch()  # a pinned key stays inside its one organization
         serializer = OrganizationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = services.organization_create(
@@ -160,3 +173,34 @@ class ProjectDetailView(OrganizationAPIView):
         project = self.get_project(project_id)
         services.project_delete(project=project)
         return envelope({"id": project_id}, message="Project deleted")
+
+
+class AggregateView(OrganizationAPIView):
+    """POST /api/user/organizations/{organizationId}/aggregate {"entity": …}: a count.
+
+    The scope needed depends on the entity asked for, as for seed 000's POST /v1/aggregate.
+    """
+
+    ENTITY_SCOPES = {
+        "projects": "projects:read",
+        "members": "members:read",
+        "api_keys": "api-keys:read",
+    }
+
+    def get_required_scope(self, request: Request) -> str | None:
+        if request.method != "POST":
+            return None
+        serializer = AggregateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.entity = serializer.validated_data["entity"]
+        return self.ENTITY_SCOPES[self.entity]
+
+    def post(self, request: Request, organization_id: str) -> Response:
+        organization = self.organization
+        if self.entity == "projects":
+            count = Project.objects.filter(organization=organization).count()
+        elif self.entity == "members":
+            count = Membership.objects.filter(organization=organization).count()
+        else:
+            count = ApiKey.objects.active().filter(organization=organization).count()
+        return envelope({"entity": self.entity, "count": count}, message="Aggregate computed")
