@@ -10,6 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from apikeys.models import ApiKey
+from apikeys.services import api_key_issue
 from tenants.models import Membership, Organization, Project, Role
 
 PASSWORD = "correct-horse-battery-staple"
@@ -79,6 +81,41 @@ def project_factory(db: None) -> Callable[..., Project]:
         return Project.objects.create(
             organization=organization, name=name or f"Project {next(_sequence)}", **fields
         )
+
+    return make
+
+
+@pytest.fixture
+def api_key_factory(db: None, user_factory: Callable[..., User]) -> Callable[..., tuple]:
+    """Issue a key through the real service; return (ApiKey, plaintext)."""
+
+    def make(
+        *,
+        user: User | None = None,
+        scopes: list[str] | None = None,
+        organization: Organization | None = None,
+        expires_in: int | None = None,
+        name: str = "Test key",
+    ) -> tuple[ApiKey, str]:
+        return api_key_issue(
+            user=user or user_factory(),
+            name=name,
+            scopes=scopes or ["user:read"],
+            expires_in=expires_in,
+            organization_id=organization.pk if organization else None,
+        )
+
+    return make
+
+
+@pytest.fixture
+def key_client() -> Callable[[str], APIClient]:
+    """A JSON client that sends `X-Api-Key: <raw>` on every request."""
+
+    def make(raw: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=raw)
+        return client
 
     return make
 
