@@ -1,0 +1,51 @@
+"""Every route of config.urls, plus the no-auth baseline that exists only for the benchmark.
+
+The baseline is the same ProjectListView with no authentication, no permission and no
+tenancy gate, so that the difference between it and the real route is what a request pays
+to be authenticated by its API key and admitted to the organization.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.permissions import AllowAny
+
+# Importing config.urls registers the "ulid" converter, used below.
+from config import urls as config_urls
+from config.urls import handler400, handler403, handler404, handler500
+from tenants.models import Organization
+from tenants.views import ProjectListView
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
+
+
+class NoAuthProjectListView(ProjectListView):
+    """GET /api/bench/noauth/organizations/{organizationId}/projects: the URL organization's
+    projects, for anyone.
+
+    ProjectListView.get runs unchanged (same queryset, serializer and pagination); only the
+    organization it lists comes straight from the URL instead of through the tenancy gate.
+    An Organization carrying just its primary key is all `filter(organization=...)` needs,
+    so this costs no query.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    tenant_scoped = False
+    http_method_names = ["get"]  # read-only: an anonymous caller must not create projects
+
+    @property
+    def organization(self) -> Organization:
+        return Organization(pk=self.kwargs["organization_id"])
+
+
+# Under /api/ like the real route, so both pass the same middleware (the /api/ request guard
+# included); listed first, so the /api/ catch-all in config.urls does not swallow it.
+urlpatterns = [
+    path(
+        "api/bench/noauth/organizations/<ulid:organization_id>/projects",
+        NoAuthProjectListView.as_view(),
+        name="bench-noauth-projects",
+    ),
+    *config_urls.urlpatterns,
+]
