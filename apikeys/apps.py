@@ -5,3 +5,6 @@ class ApiKeysConfig(AppConfig):
     name = "apikeys"
     verbose_name = "API keys"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from apikeys import cache  # noqa: F401 - connects the cache's signal receivers

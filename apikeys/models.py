@@ -61,6 +61,10 @@ class ApiKey(models.Model):
 
     objects = ApiKeyQuerySet.as_manager()
 
+    # Set by the warm-key cache: the owner's role in each organization the key may reach, so
+    # the tenancy gate needs no query. None when the key was read from the database.
+    cached_roles: dict[str, str] | None = None
+
     class Meta:
         verbose_name = "API key"
         ordering = ["-created_at", "-id"]

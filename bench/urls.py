@@ -38,6 +38,10 @@ class NoAuthProjectListView(ProjectListView):
     def organization(self) -> Organization:
         return Organization(pk=self.kwargs["organization_id"])
 
+    @property
+    def organization_id(self) -> str:
+        return self.kwargs["organization_id"]
+
 
 # Under /api/ like the real route, so both pass the same middleware (the /api/ request guard
 # included); listed first, so the /api/ catch-all in config.urls does not swallow it.

@@ -172,6 +172,12 @@ APIKEYS = {
     "PEPPER": env.str("APIKEY_PEPPER", default=""),
     # lastUsedAt is written at most once per this many seconds per key.
     "LAST_USED_RESOLUTION": 60,
+    # Seconds a verified key stays in the warm-key cache; 0 turns it off. On by default only
+    # with a shared (Redis) cache, since every worker must see a revocation at once.
+    "CACHE_TIMEOUT": _int(
+        "APIKEY_CACHE_TIMEOUT",
+        60 if env.str("CACHE_URL", default="").startswith(("redis://", "rediss://")) else 0,
+    ),
 }
 if not re.fullmatch(r"[a-z][a-z0-9]{0,9}_", APIKEYS["PREFIX"]):
     raise ImproperlyConfigured(

@@ -12,12 +12,21 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     """Return the caller's membership in the organization named by the URL.
 
     A key pinned to another organization is refused first, with no query. Then one indexed
-    query (membership joined to its organization). An organization that does not exist
-    answers exactly like one the caller does not belong to, so ids cannot be probed.
+    query (membership joined to its organization), or none for a key from the warm-key cache
+    (the membership's `organization` is then loaded only if a view asks for it). An
+    organization that does not exist answers exactly like one the caller does not belong
+    to, so ids cannot be probed.
     """
     key = request.auth
     if key is not None and key.organization_id and key.organization_id != organization_id:
         raise OrganizationMismatch()
+    roles = getattr(key, "cached_roles", None)
+    if roles is not None:  # from the warm-key cache: no query
+        if organization_id not in roles:
+            raise NotOrganizationMember()
+        return Membership(
+            user_id=request.user.pk, organization_id=organization_id, role=roles[organization_id]
+        )
     membership = (
         Membership.objects.select_related("organization")
         .filter(user_id=request.user.pk, organization_id=organization_id)

@@ -46,6 +46,10 @@ class OrganizationAPIView(APIView):
     def organization(self) -> Organization:
         return self.get_membership().organization
 
+    @property
+    def organization_id(self) -> str:
+        return self.get_membership().organization_id
+
 
 class OrganizationListView(APIView):
     """GET, POST /api/user/organizations"""
@@ -105,7 +109,9 @@ class MemberListView(OrganizationAPIView):
     required_scopes = {"GET": "members:read"}
 
     def get(self, request: Request, organization_id: str) -> Response:
-        members = Membership.objects.filter(organization=self.organization).select_related("user")
+        members = Membership.objects.filter(organization_id=self.organization_id).select_related(
+            "user"
+        )
         return paginate(request, members, MemberSerializer, message="Members fetched")
 
 
@@ -115,7 +121,7 @@ class ProjectListView(OrganizationAPIView):
     required_scopes = {"GET": "projects:read", "POST": "projects:write"}
 
     def get(self, request: Request, organization_id: str) -> Response:
-        projects = Project.objects.filter(organization=self.organization)
+        projects = Project.objects.filter(organization_id=self.organization_id)
         return paginate(request, projects, ProjectSerializer, message="Projects fetched")
 
     def post(self, request: Request, organization_id: str) -> Response:
@@ -148,7 +154,9 @@ class ProjectDetailView(OrganizationAPIView):
     }
 
     def get_project(self, project_id: str) -> Project:
-        project = Project.objects.filter(organization=self.organization, pk=project_id).first()
+        project = Project.objects.filter(
+            organization_id=self.organization_id, pk=project_id
+        ).first()
         if project is None:
             raise NotFound("Project not found.")
         return project
@@ -196,11 +204,11 @@ class AggregateView(OrganizationAPIView):
         return self.ENTITY_SCOPES[self.entity]
 
     def post(self, request: Request, organization_id: str) -> Response:
-        organization = self.organization
+        organization_id = self.organization_id
         if self.entity == "projects":
-            count = Project.objects.filter(organization=organization).count()
+            count = Project.objects.filter(organization_id=organization_id).count()
         elif self.entity == "members":
-            count = Membership.objects.filter(organization=organization).count()
+            count = Membership.objects.filter(organization_id=organization_id).count()
         else:
-            count = ApiKey.objects.active().filter(organization=organization).count()
+            count = ApiKey.objects.active().filter(organization_id=organization_id).count()
         return envelope({"entity": self.entity, "count": count}, message="Aggregate computed")
