@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -26,6 +27,19 @@ def _fast_password_hashing(settings: Any) -> None:
         "django.contrib.auth.hashers.MD5PasswordHasher",
         *settings.PASSWORD_HASHERS,
     ]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # With CACHE_URL=redis://… the cache outlives a test; every test starts from nothing.
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _warm_key_cache_off(settings: Any) -> None:
+    # The same query counts on every configuration: the warm-key cache, on by default with
+    # Redis, is switched on by the tests that are about it (tests/apikeys/test_cache.py).
+    settings.APIKEYS = {**settings.APIKEYS, "CACHE_TIMEOUT": 0}
 
 
 @pytest.fixture

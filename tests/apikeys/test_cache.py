@@ -1,0 +1,177 @@
+"""The warm-key cache: no query on a hit, and every change felt on the very next request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from apikeys import cache as warm_cache
+from apikeys.models import ApiKey
+from tenants.models import Membership, Role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _cache_on(settings):
+    settings.APIKEYS = {**settings.APIKEYS, "CACHE_TIMEOUT": 300}
+
+
+@pytest.fixture
+def member_key(team, api_key_factory, key_client):
+    """A warm key of the team's admin with every scope, used once so it is cached."""
+    key, raw = api_key_factory(user=team["admin"], scopes=["*"])
+    client = key_client(raw)
+    assert client.get("/api/user/me").status_code == 200
+    return key, client
+
+
+def projects_url(team) -> str:
+    return f"/api/user/organizations/{team['organization'].pk}/projects"
+
+
+def test_a_warm_key_needs_no_query_for_authentication_or_the_gate(
+    team, member_key, project_factory, django_assert_num_queries
+):
+    _key, client = member_key
+    project_factory(team["organization"])
+
+    # count and page: the same two queries the view runs with no authentication at all
+    with django_assert_num_queries(2):
+        response = client.get(projects_url(team))
+    assert response.status_code == 200
+    assert len(response.json()["data"]) == 1
+
+
+def test_the_cache_is_off_without_a_timeout(settings, team, api_key_factory, key_client):
+    settings.APIKEYS = {**settings.APIKEYS, "CACHE_TIMEOUT": 0}
+    key, raw = api_key_factory(user=team["admin"])
+
+    key_client(raw).get("/api/user/me")
+
+    assert cache.get(f"apikey:v1:{key.lookup}") is None
+
+
+def test_revoking_through_the_api_is_felt_at_once(member_key, client_for, team):
+    key, client = member_key
+
+    client_for(team["admin"]).post("/api/auth/api-key/revoke", {"keyId": key.pk})
+    response = client.get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_REVOKED"
+
+
+def test_revoking_by_saving_the_row_is_felt_at_once(member_key):
+    key, client = member_key
+    key = ApiKey.objects.get(pk=key.pk)
+    key.revoked_at = timezone.now()
+    key.save()
+
+    assert client.get("/api/user/me").json()["code"] == "KEY_REVOKED"
+
+
+def test_expiry_is_checked_on_every_hit(member_key, settings):
+    key, client = member_key
+    cached = cache.get(f"apikey:v1:{key.lookup}")
+    cached.expires_at = timezone.now() - timedelta(seconds=1)
+    cache.set(f"apikey:v1:{key.lookup}", cached)
+
+    response = client.get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_EXPIRED"
+
+
+def test_deactivating_the_owner_is_felt_at_once(member_key, team):
+    _key, client = member_key
+    team["admin"].is_active = False
+    team["admin"].save()
+
+    assert client.get("/api/user/me").status_code == 401
+
+
+def test_removing_the_member_is_felt_at_once(member_key, team):
+    _key, client = member_key
+    assert client.get(projects_url(team)).status_code == 200
+
+    Membership.objects.get(user=team["admin"], organization=team["organization"]).delete()
+    response = client.get(projects_url(team))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "NOT_ORGANIZATION_MEMBER"
+
+
+def test_a_role_change_is_felt_at_once(member_key, team):
+    _key, client = member_key
+    url = f"/api/user/organizations/{team['organization'].pk}"
+    assert client.patch(url, {"name": "By admin"}).status_code == 200
+
+    membership = Membership.objects.get(user=team["admin"], organization=team["organization"])
+    membership.role = Role.MEMBER
+    membership.save()
+    response = client.patch(url, {"name": "By member"})
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "INSUFFICIENT_ROLE"
+
+
+def test_a_stale_entry_stored_after_a_revocation_is_ignored(member_key):
+    # A request that read the row just before the revocation stores it just after: the
+    # tombstone written at the revocation keeps that entry from being used.
+    key, client = member_key
+    stale = cache.get(f"apikey:v1:{key.lookup}")
+    key = ApiKey.objects.get(pk=key.pk)
+    key.revoked_at = timezone.now()
+    key.save()
+    warm_cache.put(stale)
+
+    assert client.get("/api/user/me").json()["code"] == "KEY_REVOKED"
+
+
+def test_a_wrong_secret_with_a_cached_lookup_is_refused(member_key, key_client):
+    from apikeys import conf, crypto
+
+    key, _client = member_key
+    prefix = conf.prefix()
+    body = prefix + key.lookup + "x" * (crypto.RANDOM_LENGTH - crypto.LOOKUP_LENGTH)
+    forged = body + crypto.checksum(body)
+
+    response = key_client(forged).get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_INVALID"
+
+
+def test_an_unreachable_cache_falls_back_to_the_database(
+    settings, team, api_key_factory, key_client
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    _key, raw = api_key_factory(user=team["admin"])
+
+    response = key_client(raw).get("/api/user/me")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["id"] == team["admin"].pk
+
+
+def test_query_budget_of_a_cold_and_a_warm_key_on_me(
+    team, api_key_factory, key_client, django_assert_max_num_queries
+):
+    _key, raw = api_key_factory(user=team["admin"])
+    client = key_client(raw)
+
+    # cold: the key joined to its owner, the owner's roles, lastUsedAt, organization count
+    with django_assert_max_num_queries(4):
+        assert client.get("/api/user/me").status_code == 200
+    # warm: the organization count only
+    with django_assert_max_num_queries(1):
+        assert client.get("/api/user/me").status_code == 200
