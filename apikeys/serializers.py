@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from apikeys import conf, scopes
 from apikeys.models import ApiKey
-from config.fields import Timestamp
+from config.fields import BoundedListField, Timestamp
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -27,7 +27,7 @@ class MetadataSerializer(serializers.Serializer):
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expiresIn = StrictIntegerField(required=False, allow_null=True)
-    scopes = serializers.ListField(
+    scopes = BoundedListField(
         child=serializers.CharField(max_length=64), allow_empty=False, max_length=64
     )
     metadata = MetadataSerializer(required=False, allow_null=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from itertools import islice
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -187,8 +188,11 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or NON_FIELD: [str(detail)]}
 
 
+MAX_DETAILS = 20  # fields listed in one error body: enough to fix a form, not to amplify junk
+
+
 def _validation_body(exc: exceptions.ValidationError) -> dict[str, Any]:
-    details = _flatten(exc.detail)
+    details = dict(islice(_flatten(exc.detail).items(), MAX_DETAILS))
     field, messages = next(iter(details.items()), (NON_FIELD, [str(MESSAGES["VALIDATION_ERROR"])]))
     message = messages[0] if field == NON_FIELD else f"{field}: {messages[0]}"
     return error_body(400, "VALIDATION_ERROR", message, details=details)

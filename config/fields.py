@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from rest_framework import serializers
 
@@ -18,3 +19,26 @@ class Timestamp(serializers.DateTimeField):
 
     def to_representation(self, value: datetime | None) -> str | None:
         return format_datetime(value)
+
+
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses an overlong list before validating a single item, so a
+    large body of junk items costs nothing and yields one error, not one per item."""
+
+    def to_internal_value(self, data: Any) -> list:
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class EmailField(serializers.EmailField):
+    """An email address whose domain can be written on an envelope (IDNA-encodable), so
+    that sending to it cannot fail for its form."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        try:
+            value.rsplit("@", 1)[1].encode("idna")
+        except (UnicodeError, ValueError, IndexError):
+            self.fail("invalid")
+        return value

@@ -426,3 +426,22 @@ def test_last_used_is_recorded_at_first_use_then_at_most_once_a_minute(
     client.get("/api/user/me")
     key.refresh_from_db()
     assert key.last_used_at > first
+
+
+def test_a_huge_list_of_junk_scopes_is_refused_cheaply_with_one_error(client_for, user_factory):
+    payload = {"name": "k", "scopes": [{}] * 50_000}
+
+    response = client_for(user_factory()).post(CREATE, payload)
+
+    assert response.status_code == 400
+    assert response.json()["details"] == {
+        "scopes": ["Ensure this field has no more than 64 elements."]
+    }
+    assert len(response.content) < 1000
+
+
+def test_many_bad_scopes_list_at_most_twenty_details(client_for, user_factory):
+    response = client_for(user_factory()).post(CREATE, {"name": "k", "scopes": [{}] * 60})
+
+    assert response.status_code == 400
+    assert len(response.json()["details"]) == 20
