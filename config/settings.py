@@ -46,10 +46,12 @@ DEBUG = _bool("DEBUG", True)
 
 _DEVELOPMENT_SECRET_KEY = "django-insecure-latchkey-development-only-do-not-deploy"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default="") or _DEVELOPMENT_SECRET_KEY
-if not DEBUG and (SECRET_KEY == _DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50):
+if not DEBUG and (
+    SECRET_KEY == _DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5
+):
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is "
-        'false. Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        "SECRET_KEY must be a random value of 50+ characters (5+ distinct) when DEBUG is false. "
+        'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(50))"'
     )
 
 ALLOWED_HOSTS = [host for host in env.list("ALLOWED_HOSTS", default=[]) if host]
@@ -183,6 +185,11 @@ if not re.fullmatch(r"[a-z][a-z0-9]{0,9}_", APIKEYS["PREFIX"]):
     raise ImproperlyConfigured(
         "APIKEY_PREFIX must be 2-11 characters: a lowercase letter, letters or digits, then '_'."
     )
+if APIKEYS["CACHE_TIMEOUT"] and CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    raise ImproperlyConfigured(
+        "APIKEY_CACHE_TIMEOUT needs a cache shared by every worker (CACHE_URL=redis://…): "
+        "with a per-process cache a revoked key would keep working in the other workers."
+    )
 if APIKEYS["MIN_EXPIRES_IN"] > APIKEYS["MAX_EXPIRES_IN"]:
     raise ImproperlyConfigured("APIKEY_MIN_EXPIRES_IN must not exceed APIKEY_MAX_EXPIRES_IN.")
 
@@ -227,6 +234,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
     "DEFAULT_METADATA_CLASS": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Escape non-ASCII in responses: an echoed lone surrogate cannot break rendering.
+    "UNICODE_JSON": False,
 }
 
 LOGGING = {

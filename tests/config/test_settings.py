@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
     [
         {"DEBUG": "false"},
         {"DEBUG": "false", "SECRET_KEY": "too-short"},
+        {"DEBUG": "false", "SECRET_KEY": "a" * 60},
     ],
 )
 def test_production_without_a_real_secret_key_refuses_to_start(env):
@@ -40,7 +42,7 @@ def test_production_without_a_real_secret_key_refuses_to_start(env):
 
 
 def test_production_with_a_real_secret_key_starts():
-    result = load_settings(DEBUG="false", SECRET_KEY="k" * 60)
+    result = load_settings(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50))
 
     assert result.returncode == 0, result.stderr
 
@@ -60,3 +62,12 @@ def test_the_development_defaults_need_no_environment():
     result = load_settings()
 
     assert result.returncode == 0, result.stderr
+
+
+def test_a_warm_key_cache_needs_a_shared_cache():
+    refused = load_settings(APIKEY_CACHE_TIMEOUT="60")
+    allowed = load_settings(APIKEY_CACHE_TIMEOUT="60", CACHE_URL="redis://127.0.0.1:6379/9")
+
+    assert refused.returncode != 0
+    assert "APIKEY_CACHE_TIMEOUT" in refused.stderr
+    assert allowed.returncode == 0, allowed.stderr

@@ -86,3 +86,14 @@ def test_a_pinned_key_on_another_organization_is_refused(
 
     assert response.status_code == 403
     assert response.json()["code"] == "ORGANIZATION_MISMATCH"
+
+
+def test_an_echoed_lone_surrogate_is_still_a_400(client_for, team):
+    response = client_for(team["member"]).post(
+        url(team["organization"]),
+        data='{"entity": "\\ud800"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "entity" in response.json()["details"]
