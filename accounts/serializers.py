@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import User
-from config.fields import Timestamp
+from config.fields import EmailField, Timestamp
 
 PASSWORD_MAX_LENGTH = 1024
 
@@ -50,7 +50,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class SignUpSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = EmailField(max_length=254)
     password = _password_field()
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
@@ -71,7 +71,7 @@ class SignInSerializer(serializers.Serializer):
 
 
 class ResendVerificationSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254, required=False)
+    email = EmailField(max_length=254, required=False)
 
 
 class VerifyEmailSerializer(serializers.Serializer):

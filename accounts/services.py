@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts.models import User
+from accounts.models import HANDLE_MAX_LENGTH, User
 from accounts.tokens import make_verification_token, user_for_verification_token
 from config.errors import (
     EmailDeliveryFailed,
@@ -23,6 +23,7 @@ from config.errors import (
     InvalidCredentials,
     InvalidToken,
 )
+from config.ids import available_slug
 from tenants.services import organization_create
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,17 @@ def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: 
         raise EmailTaken()
     for attempt in range(3):
         try:
+            handle = available_slug(
+                User,
+                "handle",
+                email.split("@", 1)[0],
+                max_length=HANDLE_MAX_LENGTH,
+                contended=attempt > 0,
+            )
             with transaction.atomic():
-                user = User.objects.create_user(email, password, full_name=full_name)
+                user = User.objects.create_user(
+                    email, password, full_name=full_name, handle=handle
+                )
             break
         except IntegrityError:
             # A concurrent sign-up took the email or the derived handle; retry the handle.
@@ -66,7 +76,7 @@ def verification_email_send(*, request: HttpRequest, user: User) -> None:
     body = render_to_string("emails/verify_email.txt", context)
     try:
         send_mail(subject, body, None, [user.email])
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
         logger.error("Verification email could not be sent: %s", type(exc).__name__)
         raise EmailDeliveryFailed() from exc
 

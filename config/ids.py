@@ -16,12 +16,17 @@ def new_ulid() -> str:
     return str(ULID())
 
 
-def available_slug(model: type[Model], field: str, text: str, *, max_length: int) -> str:
+def available_slug(
+    model: type[Model], field: str, text: str, *, max_length: int, contended: bool = False
+) -> str:
     """A slug of `text` not yet taken in `model.field`: `acme`, then `acme-2`, `acme-3`, ...
 
-    The column's unique constraint stays the real guard; callers retry on a lost race.
+    The column's unique constraint stays the real guard; callers retry on a lost race, with
+    `contended=True`, which adds a random suffix that concurrent callers will not share.
     """
-    base = slugify(text)[: max_length - 6].strip("-_") or "x"
+    base = slugify(text)[: max_length - 10].strip("-_") or "x"
+    if contended:
+        return f"{base}-{secrets.token_hex(4)}"
     taken = set(
         model._default_manager.filter(**{f"{field}__startswith": base}).values_list(
             field, flat=True
@@ -33,4 +38,4 @@ def available_slug(model: type[Model], field: str, text: str, *, max_length: int
         candidate = f"{base}-{n}"
         if candidate not in taken:
             return candidate
-    return f"{base}-{secrets.token_hex(2)}"
+    return f"{base}-{secrets.token_hex(4)}"

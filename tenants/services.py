@@ -17,7 +17,13 @@ def organization_create(*, owner: User, name: str) -> Membership:
             with transaction.atomic():
                 organization = Organization.objects.create(
                     name=name[:100],
-                    slug=available_slug(Organization, "slug", name, max_length=SLUG_MAX_LENGTH),
+                    slug=available_slug(
+                        Organization,
+                        "slug",
+                        name,
+                        max_length=SLUG_MAX_LENGTH,
+                        contended=attempt > 0,
+                    ),
                 )
             break
         except IntegrityError:

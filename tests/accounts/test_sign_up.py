@@ -124,3 +124,31 @@ def test_failed_email_rolls_back_the_whole_sign_up(api_client, settings):
     assert User.objects.count() == 0
     assert Organization.objects.count() == 0
     assert Membership.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "email", ["a@x\ufffdy.com", "a@" + "\u00e9" * 60 + ".com", "a@" + "\u65e5" * 62 + ".com"]
+)
+def test_an_email_whose_domain_cannot_be_encoded_is_400(api_client, email):
+    response = api_client.post(URL, {**GOOD, "email": email})
+
+    assert response.status_code == 400
+    assert "email" in response.json()["details"]
+    assert User.objects.count() == 0
+
+
+def test_an_international_domain_is_accepted(api_client):
+    response = api_client.post(URL, {**GOOD, "email": "jose@espa\u00f1a.example"})
+
+    assert response.status_code == 200
+    assert mail.outbox[0].to == ["jose@espa\u00f1a.example"]
+
+
+def test_a_contended_handle_gets_a_random_suffix():
+    from config.ids import available_slug
+
+    first = available_slug(User, "handle", "sam", max_length=39, contended=True)
+    second = available_slug(User, "handle", "sam", max_length=39, contended=True)
+
+    assert first.startswith("sam-")
+    assert first != second
