@@ -52,7 +52,13 @@ class ApiKeyAuthentication(BaseAuthentication):
         key, storable = warm_cache.get(parsed.lookup) if warm_cache.enabled() else (None, False)
         cached = key is not None
         if key is None:
-            key = ApiKey.objects.select_related("user").filter(lookup=parsed.lookup).first()
+            # The owner's password hash is never needed here, nor ever copied to the cache.
+            key = (
+                ApiKey.objects.select_related("user")
+                .defer("user__password")
+                .filter(lookup=parsed.lookup)
+                .first()
+            )
         # The digest comparison is constant-time; the lookup id alone proves nothing.
         if key is None or not crypto.matches(raw, key.digest, conf.pepper()):
             raise KeyInvalid()

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.utils.crypto import get_random_string
 
@@ -37,7 +37,7 @@ PREFIX_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,9}_$")
 
 @dataclass(frozen=True)
 class ParsedKey:
-    raw: str
+    raw: str = field(repr=False)  # the secret itself: never in a repr, a log or a traceback
     lookup: str
 
 

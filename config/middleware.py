@@ -104,7 +104,7 @@ class ApiRequestGuardMiddleware:
             return None
         if is_cross_origin(request):
             logger.warning(
-                "Cross-origin request refused: %s %s", request.method, request.path_info
+                "Cross-origin request refused: %r %r", request.method, request.path_info
             )
             return api_error(403, "CROSS_ORIGIN_REQUEST")
         content_type = request.META.get("CONTENT_TYPE", "")

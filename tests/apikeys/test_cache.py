@@ -175,3 +175,15 @@ def test_query_budget_of_a_cold_and_a_warm_key_on_me(
     # warm: the organization count only
     with django_assert_max_num_queries(1):
         assert client.get("/api/user/me").status_code == 200
+
+
+def test_the_cache_never_holds_the_key_or_the_owners_password_hash(member_key, team):
+    import pickle
+
+    key, _client = member_key
+    entry = cache.get(f"apikey:v1:{key.lookup}")
+    blob = pickle.dumps(entry)
+
+    assert entry.user.pk == team["admin"].pk
+    assert team["admin"].password.encode() not in blob
+    assert b"argon2" not in blob and b"md5$" not in blob

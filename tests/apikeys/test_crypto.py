@@ -110,3 +110,9 @@ def test_start_shows_only_a_few_characters():
 
     assert key.startswith(start)
     assert len(start) == len(PREFIX) + crypto.START_LENGTH
+
+
+def test_a_parsed_key_never_shows_the_key_in_its_repr():
+    key = crypto.generate(PREFIX)
+
+    assert key not in repr(crypto.parse(key, PREFIX))
