@@ -12,7 +12,12 @@ from accounts.models import User
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
 from apikeys.scopes import scope_covers
-from config.errors import KeyBroaderThanCreator, NotOrganizationMember, OrganizationMismatch
+from config.errors import (
+    KeyBroaderThanCreator,
+    KeyOutranksCaller,
+    NotOrganizationMember,
+    OrganizationMismatch,
+)
 from tenants.models import Membership
 
 
@@ -60,22 +65,45 @@ def api_key_issue(
         start=crypto.start(raw, prefix),
         scopes=list(dict.fromkeys(scopes)),
         expires_at=expires_at,
+        created_by_key=creator_key,
     )
     return key, raw
 
 
+def _check_may_manage(acting_key: ApiKey | None, key: ApiKey) -> None:
+    """A key may rename or revoke itself, or a key whose every scope it covers; a session
+    (acting_key None) may manage all of its user's keys."""
+    if acting_key is None or acting_key.pk == key.pk:
+        return
+    if not all(scope_covers(acting_key.scopes, scope) for scope in key.scopes):
+        raise KeyOutranksCaller()
+
+
 @transaction.atomic
-def api_key_rename(*, key: ApiKey, name: str) -> ApiKey:
+def api_key_rename(*, key: ApiKey, name: str, acting_key: ApiKey | None = None) -> ApiKey:
+    _check_may_manage(acting_key, key)
     key.name = name
     key.save(update_fields=["name"])
     return key
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey, revoked_by: User | None) -> ApiKey:
-    """Revoke for good (`revoked_by` None: by an operator's command). Idempotent."""
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.revoked_by = revoked_by
-        key.save(update_fields=["revoked_at", "revoked_by"])
+def api_key_revoke(
+    *, key: ApiKey, revoked_by: User | None, acting_key: ApiKey | None = None
+) -> ApiKey:
+    """Revoke the key for good, and with it every key it created, and theirs: a leaked key's
+    offspring must not outlive it. `revoked_by` None: by an operator's command. Idempotent."""
+    _check_may_manage(acting_key, key)
+    now = timezone.now()
+    pending, seen = [key], set()
+    while pending:
+        current = pending.pop()
+        if current.pk in seen:
+            continue
+        seen.add(current.pk)
+        if current.revoked_at is None:
+            current.revoked_at = now
+            current.revoked_by = revoked_by
+            current.save(update_fields=["revoked_at", "revoked_by"])
+        pending.extend(current.created_keys.all())
     return key

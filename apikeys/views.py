@@ -105,12 +105,15 @@ class ApiKeyUpdateView(APIView):
         serializer = ApiKeyRenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = get_visible_key(request, serializer.validated_data["keyId"])
-        key = services.api_key_rename(key=key, name=serializer.validated_data["name"])
+        key = services.api_key_rename(
+            key=key, name=serializer.validated_data["name"], acting_key=request.auth
+        )
         return envelope(ApiKeySerializer(key).data, message="API key updated")
 
 
 class ApiKeyRevokeView(APIView):
-    """POST /api/auth/api-key/revoke {keyId}: the key gets 401 from the next request on."""
+    """POST /api/auth/api-key/revoke {keyId}: the key, and every key it created, gets 401
+    from the next request on."""
 
     required_scopes = {"POST": "api-keys:write"}
 
@@ -118,7 +121,7 @@ class ApiKeyRevokeView(APIView):
         serializer = KeyIdSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = get_visible_key(request, serializer.validated_data["keyId"])
-        key = services.api_key_revoke(key=key, revoked_by=request.user)
+        key = services.api_key_revoke(key=key, revoked_by=request.user, acting_key=request.auth)
         return envelope(ApiKeySerializer(key).data, message="API key revoked")
 
 

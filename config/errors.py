@@ -31,6 +31,7 @@ MESSAGES: dict[str, Any] = {
     "INSUFFICIENT_SCOPE": _("Insufficient API key scopes. Missing: {scopes}"),
     "ORGANIZATION_MISMATCH": _("This API key is pinned to another organization."),
     "KEY_BROADER_THAN_CREATOR": _("A key cannot create a key with more access than it has."),
+    "KEY_OUTRANKS_CALLER": _("An API key can only manage keys with no more access than its own."),
     "FORBIDDEN": _("You do not have permission to perform this action."),
     "EMAIL_NOT_VERIFIED": _("Verify your email address before signing in."),
     "NOT_ORGANIZATION_MEMBER": _("This credential does not belong to the requested organization."),
@@ -129,6 +130,11 @@ class OrganizationMismatch(ApiError):
 class KeyBroaderThanCreator(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "KEY_BROADER_THAN_CREATOR"
+
+
+class KeyOutranksCaller(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "KEY_OUTRANKS_CALLER"
 
 
 class EmailNotVerified(ApiError):

@@ -84,7 +84,10 @@ def world(team, org_factory, member_factory, project_factory, api_key_factory) -
     organization (for the api_keys aggregate)."""
     other = org_factory()
     member_factory(other, user=team["owner"], role=Role.MEMBER)
-    target_key, _raw = api_key_factory(user=team["owner"], scopes=["projects:read"], name="Target")
+    # Scoped so that a key holding api-keys:write covers it, and so may rename or revoke it.
+    target_key, _raw = api_key_factory(
+        user=team["owner"], scopes=["api-keys:write"], name="Target"
+    )
     api_key_factory(
         user=team["admin"], scopes=["projects:read"], organization=team["organization"]
     )

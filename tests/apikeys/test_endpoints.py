@@ -445,3 +445,52 @@ def test_many_bad_scopes_list_at_most_twenty_details(client_for, user_factory):
 
     assert response.status_code == 400
     assert len(response.json()["details"]) == 20
+
+
+def test_revoking_a_key_revokes_the_keys_it_created(client_for, key_client, api_key_factory):
+    parent, parent_raw = api_key_factory(scopes=["api-keys:write", "user:read"])
+    child_raw = (
+        key_client(parent_raw)
+        .post(CREATE, {"name": "child", "scopes": ["api-keys:write", "user:read"]})
+        .json()["data"]["key"]
+    )
+    grandchild_raw = (
+        key_client(child_raw)
+        .post(CREATE, {"name": "grandchild", "scopes": ["user:read"]})
+        .json()["data"]["key"]
+    )
+    assert key_client(grandchild_raw).get("/api/user/me").status_code == 200
+
+    client_for(parent.user).post(REVOKE, {"keyId": parent.pk})
+
+    for raw in (parent_raw, child_raw, grandchild_raw):
+        response = key_client(raw).get("/api/user/me")
+        assert response.status_code == 401
+        assert response.json()["code"] == "KEY_REVOKED"
+
+
+def test_a_key_cannot_manage_a_broader_key(key_client, api_key_factory, user_factory):
+    user = user_factory()
+    broad, _ = api_key_factory(user=user, scopes=["*"], name="broad")
+    _narrow, raw = api_key_factory(user=user, scopes=["api-keys:write"])
+    client = key_client(raw)
+
+    renamed = client.post(UPDATE, {"keyId": broad.pk, "name": "hijacked"})
+    revoked = client.post(REVOKE, {"keyId": broad.pk})
+
+    for response in (renamed, revoked):
+        assert response.status_code == 403
+        assert response.json()["code"] == "KEY_OUTRANKS_CALLER"
+    broad.refresh_from_db()
+    assert (broad.name, broad.revoked_at) == ("broad", None)
+
+
+def test_a_key_manages_keys_it_covers(key_client, api_key_factory, user_factory):
+    user = user_factory()
+    narrow, _ = api_key_factory(user=user, scopes=["projects:read"])
+    _manager, raw = api_key_factory(user=user, scopes=["api-keys:write", "projects:*"])
+
+    response = key_client(raw).post(REVOKE, {"keyId": narrow.pk})
+
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == "revoked"
