@@ -121,6 +121,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The local-memory cache serves a single process; CACHE_URL=redis://... shares the cache
 # between workers (Django's built-in RedisCache).
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latchkey")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"
 CACHE_CONFIGURED = bool(env.str("CACHE_URL", default=""))
 
 # --- Accounts and sessions ------------------------------------------------------------------

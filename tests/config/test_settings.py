@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    own = {"DEBUG", "SECRET_KEY", "CACHE_URL", "APIKEY_CACHE_TIMEOUT"}
+    clean = {k: v for k, v in os.environ.items() if k not in own}
     return subprocess.run(
         [sys.executable, "-c", "import config.settings"],
         cwd=ROOT,
