@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -32,11 +33,14 @@ class BoundedListField(serializers.ListField):
 
 
 class EmailField(serializers.EmailField):
-    """An email address whose domain can be written on an envelope (IDNA-encodable), so
-    that sending to it cannot fail for its form."""
+    """An email address with no invisible characters (a soft hyphen or zero-width space would
+    make a second account for the same mailbox) and a domain that can be written on an
+    envelope (IDNA-encodable), so that sending to it cannot fail for its form."""
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
+        if any(unicodedata.category(char).startswith(("C", "Z")) for char in value):
+            self.fail("invalid")
         try:
             value.rsplit("@", 1)[1].encode("idna")
         except (UnicodeError, ValueError, IndexError):

@@ -127,7 +127,15 @@ def test_failed_email_rolls_back_the_whole_sign_up(api_client, settings):
 
 
 @pytest.mark.parametrize(
-    "email", ["a@x\ufffdy.com", "a@" + "\u00e9" * 60 + ".com", "a@" + "\u65e5" * 62 + ".com"]
+    "email",
+    [
+        "a@x\ufffdy.com",
+        "a@" + "\u00e9" * 60 + ".com",
+        "a@" + "\u65e5" * 62 + ".com",
+        "jane\u00addoe@example.com",
+        "jane\u200bdoe@example.com",
+        "jane@exam\u200cple.com",
+    ],
 )
 def test_an_email_whose_domain_cannot_be_encoded_is_400(api_client, email):
     response = api_client.post(URL, {**GOOD, "email": email})
