@@ -30,3 +30,8 @@ class RedisCache(redis.RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+    def script_client(self) -> Any:
+        """The redis client, for the atomic scripts Django's cache API has no call for (the
+        rate limiter's counters). Keys must come from `make_and_validate_key`."""
+        return self._cache.get_client(write=True)

@@ -1,0 +1,199 @@
+"""Rate-limit counters shared by every worker: several policies checked and counted together,
+atomically, in one cache round trip.
+
+Each policy is a fixed window: a counter per (policy, identity, window) that lives one window
+plus a margin, so every counter key has a TTL from the moment it exists. Fixed windows were
+chosen over GCRA or sliding windows because they give exact "N per window" answers that the
+X-RateLimit-* and RateLimit headers can state plainly (limit, remaining, reset), and exact
+counts under concurrency; the price, up to twice the limit across a window boundary, is
+acceptable for abuse limits.
+
+On Redis, one Lua script reads every counter of the request and, only if all of them have
+room, increments them all: a refused request consumes nothing, no update is lost between
+workers, and it is one round trip however many policies apply. Elsewhere (the local-memory
+cache: one process), the same happens under a process-wide lock.
+
+If the cache fails, requests are allowed (fail open) and a warning is logged at most once a
+minute: a limiter outage must not become an API outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+timer: Callable[[], float] = time.time  # the clock, a seam for tests
+TTL_MARGIN = 5  # seconds a counter outlives its window
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*$")
+
+# KEYS: the counters. ARGV: cost, then limit and TTL of each counter in KEYS order.
+# Returns {allowed (1/0), count of each counter after the call}.
+_SCRIPT = """
+local cost = tonumber(ARGV[1])
+local counts = {}
+local allowed = 1
+for i, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  local limit = tonumber(ARGV[2 * i])
+  counts[i] = count
+  if (cost == 0 and count >= limit) or (cost > 0 and count + cost > limit) then
+    allowed = 0
+  end
+end
+if allowed == 1 and cost > 0 then
+  for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCRBY', key, cost)
+    if redis.call('TTL', key) < 0 then
+      redis.call('EXPIRE', key, tonumber(ARGV[2 * i + 1]))
+    end
+  end
+end
+table.insert(counts, 1, allowed)
+return counts
+"""
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    window: int  # seconds
+
+    @classmethod
+    def parse(cls, text: str, *, setting: str = "rate") -> Rate:
+        """`"100/min"`, `"5/5min"`, `"1000/hour"`, `"10/30s"`."""
+        match = _RATE.match(text.lower())
+        if not match or match.group(3) not in _UNITS:
+            raise ImproperlyConfigured(
+                f"{setting} must look like 100/min, 5/5min or 1000/hour, not {text!r}."
+            )
+        window = int(match.group(2) or 1) * _UNITS[match.group(3)]
+        if window <= 0:
+            raise ImproperlyConfigured(f"{setting} needs a window of at least a second.")
+        return cls(limit=int(match.group(1)), window=window)
+
+    def __str__(self) -> str:
+        return f"{self.limit}/{self.window}s"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One limit on one identity: `name` says what is limited ("ip", "key", "signin-account"),
+    `identity` who (an IP, a key id, a digest of an email)."""
+
+    name: str
+    identity: str
+    rate: Rate
+
+
+@dataclass(frozen=True)
+class Outcome:
+    allowed: bool
+    policy: Policy  # the policy closest to running out (the one that refused, if refused)
+    remaining: int
+    reset: int  # Unix time at which that policy's window ends
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, math.ceil(self.reset - timer()))
+
+
+class _Warner:
+    """Log a cache outage at most once a minute, not once per request."""
+
+    def __init__(self) -> None:
+        self.last = -math.inf
+
+    def __call__(self) -> None:
+        now = timer()
+        if now - self.last >= 60:
+            self.last = now
+            logger.warning("Rate limits are not enforced: the cache is unavailable", exc_info=True)
+
+
+_warn = _Warner()
+_lock = threading.Lock()
+
+
+def _counter_name(policy: Policy, window_start: int) -> str:
+    return f"rl:{policy.name}:{policy.identity}:{policy.rate.window}:{window_start}"
+
+
+_scripts: dict[int, object] = {}
+
+
+def _count(keys: list[str], policies: Sequence[Policy], cost: int) -> tuple[bool, list[int]]:
+    script_client = getattr(cache, "script_client", None)  # config.cache.RedisCache
+    if script_client is not None:
+        client = script_client()
+        script = _scripts.get(id(client))
+        if script is None:  # EVALSHA, loading the script once per server connection
+            script = _scripts[id(client)] = client.register_script(_SCRIPT)
+        args: list[int] = [cost]
+        for policy in policies:
+            args += [policy.rate.limit, policy.rate.window + TTL_MARGIN]
+        full_keys = [cache.make_and_validate_key(key) for key in keys]
+        allowed, *counts = script(keys=full_keys, args=args)
+        return bool(allowed), [int(c) for c in counts]
+    with _lock:  # one process: the local-memory cache
+        found = cache.get_many(keys)
+        counts = [int(found.get(key, 0)) for key in keys]
+        allowed = all(
+            (count < p.rate.limit) if cost == 0 else (count + cost <= p.rate.limit)
+            for count, p in zip(counts, policies, strict=True)
+        )
+        if allowed and cost > 0:
+            counts = [count + cost for count in counts]
+            for key, count, policy in zip(keys, counts, policies, strict=True):
+                cache.set(key, count, timeout=policy.rate.window + TTL_MARGIN)
+        return allowed, counts
+
+
+def check(policies: Sequence[Policy], *, cost: int = 1) -> Outcome | None:
+    """Count one request (`cost` 1) against every policy, or only look (`cost` 0: refused if
+    any policy is already exhausted). Returns None if there is no policy or the cache failed."""
+    if not policies:
+        return None
+    now = timer()
+    starts = [int(now // p.rate.window) * p.rate.window for p in policies]
+    keys = [_counter_name(p, start) for p, start in zip(policies, starts, strict=True)]
+    try:
+        allowed, counts = _count(keys, policies, cost)
+    except Exception:
+        _warn()
+        return None
+    outcomes = [
+        Outcome(
+            allowed=allowed or count + max(cost, 1) <= p.rate.limit,
+            policy=p,
+            remaining=max(0, p.rate.limit - count),
+            reset=start + p.rate.window,
+        )
+        for p, count, start in zip(policies, counts, starts, strict=True)
+    ]
+    if not allowed:
+        # Refused: the policy that refuses longest says when to retry.
+        refused = [o for o in outcomes if not o.allowed]
+        return max(refused, key=lambda o: o.reset)
+    return min(outcomes, key=lambda o: (o.remaining, o.reset))
