@@ -132,6 +132,19 @@ class KeyBroaderThanCreator(ApiError):
     code = "KEY_BROADER_THAN_CREATOR"
 
 
+class RateLimited(ApiError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "RATE_LIMITED"
+
+    def __init__(self, outcome: Any) -> None:
+        super().__init__(
+            f"Too many requests: try again in {outcome.retry_after} seconds.",
+            extra={"retryAfter": outcome.retry_after},
+        )
+        self.wait = outcome.retry_after
+        self.outcome = outcome
+
+
 class KeyOutranksCaller(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "KEY_OUTRANKS_CALLER"

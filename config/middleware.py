@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from apikeys.authentication import presented_key
 from config.envelope import error_body
 from config.errors import MESSAGES
+from config.throttling import rate_limit_headers
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +88,14 @@ class ApiRequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_path(request.path_info):
-            refusal = self.check(request)
-            if refusal is not None:
-                return refusal
-        return self.get_response(request)
+        if not is_api_path(request.path_info):
+            return self.get_response(request)
+        response = self.check(request) or self.get_response(request)
+        outcome = getattr(request, "ratelimit", None)
+        if outcome is not None:
+            for name, value in rate_limit_headers(outcome).items():
+                response[name] = value
+        return response
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
         try:

@@ -195,6 +195,33 @@ if APIKEYS["CACHE_TIMEOUT"] and CACHES["default"]["BACKEND"].endswith("LocMemCac
 if APIKEYS["MIN_EXPIRES_IN"] > APIKEYS["MAX_EXPIRES_IN"]:
     raise ImproperlyConfigured("APIKEY_MIN_EXPIRES_IN must not exceed APIKEY_MAX_EXPIRES_IN.")
 
+# --- Rate limits ----------------------------------------------------------------------------
+
+from config.ratelimit import Rate  # noqa: E402 - a leaf module: parses and checks the rates
+
+
+def _rate(name: str, default: str) -> Rate:
+    return Rate.parse(env.str(name, default="") or default, setting=name)
+
+
+RATELIMITS = {
+    "ENABLED": _bool("RATELIMIT_ENABLED", True),
+    # Every /api/ request: per client IP when anonymous, per user for a session, per key.
+    "ANON": _rate("RATELIMIT_ANON", "120/min"),
+    "USER": _rate("RATELIMIT_USER", "600/min"),
+    "KEY": _rate("RATELIMIT_KEY", "1200/min"),
+    # Tighter policies on sensitive endpoints, on top.
+    "SIGNIN": _rate("RATELIMIT_SIGNIN", "30/min"),  # per IP, every attempt
+    "SIGNUP": _rate("RATELIMIT_SIGNUP", "10/hour"),  # per IP
+    "VERIFY_EMAIL": _rate("RATELIMIT_VERIFY_EMAIL", "10/hour"),  # per IP
+    "KEY_CREATE": _rate("RATELIMIT_KEY_CREATE", "60/hour"),  # per user
+    # Failed sign-ins only: per account (normalised email) and per IP.
+    "SIGNIN_FAILURES_ACCOUNT": _rate("RATELIMIT_SIGNIN_FAILURES_ACCOUNT", "5/5min"),
+    "SIGNIN_FAILURES_IP": _rate("RATELIMIT_SIGNIN_FAILURES_IP", "10/min"),
+}
+# Proxies in front that append to X-Forwarded-For; 0 trusts no X-Forwarded-For at all.
+TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+
 # --- Email ----------------------------------------------------------------------------------
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

@@ -1,0 +1,39 @@
+"""The client's IP address, trusting X-Forwarded-For only from configured proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def client_ip(request: HttpRequest) -> str:
+    """REMOTE_ADDR, or with TRUSTED_PROXY_COUNT = N > 0, the address the outermost of our N
+    proxies saw: the N-th entry from the right of X-Forwarded-For. Entries further left are
+    whatever the client chose to send, so a spoofed header cannot change the answer."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops > 0:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= hops:
+            remote = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(remote))
+    except ValueError:
+        return "unknown"
+
+
+def ip_identity(address: str) -> str:
+    """What a per-IP limit counts: the address, or for IPv6 its /64, which one subscriber
+    usually holds whole."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

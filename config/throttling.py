@@ -1,0 +1,90 @@
+"""Which rate-limit policies a request counts against: decided here, and only here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+
+from config.clientip import client_ip, ip_identity
+from config.errors import RateLimited
+from config.ratelimit import Outcome, Policy, check
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
+
+
+def request_policies(request: Request, extra: Sequence[tuple[str, str]] = ()) -> list[Policy]:
+    """Every /api/ request: per key when a key authenticated it, per user for a session, per
+    client IP when anonymous; then the view's own tighter policies, e.g. ("SIGNUP", "ip")."""
+    limits = settings.RATELIMITS
+    key, user = request.auth, request.user
+    ip = ip_identity(client_ip(request._request))
+    if key is not None:
+        policies = [Policy("key", key.pk, limits["KEY"])]
+    elif user is not None and user.is_authenticated:
+        policies = [Policy("user", user.pk, limits["USER"])]
+    else:
+        policies = [Policy("ip", ip, limits["ANON"])]
+    for name, per in extra:
+        identity = user.pk if per == "user" and user and user.is_authenticated else ip
+        policies.append(Policy(name.lower(), f"{per}:{identity}", limits[name]))
+    return policies
+
+
+def signin_failure_policies(request: Request | Any, email: str) -> list[Policy]:
+    """Failed sign-ins, per account (the normalised email, digested: no address in a cache
+    key) and per client IP."""
+    limits = settings.RATELIMITS
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    ip = ip_identity(client_ip(getattr(request, "_request", request)))
+    return [
+        Policy("signin-failures-account", account, limits["SIGNIN_FAILURES_ACCOUNT"]),
+        Policy("signin-failures-ip", ip, limits["SIGNIN_FAILURES_IP"]),
+    ]
+
+
+def enforce(request: Request | Any, policies: Sequence[Policy], *, cost: int = 1) -> None:
+    """Count the request (or, with cost 0, only look); refuse it with 429 if any policy is
+    exhausted. The outcome is kept on the request for the X-RateLimit-* headers."""
+    if not settings.RATELIMITS["ENABLED"]:
+        return
+    outcome = check(policies, cost=cost)
+    if outcome is None:
+        return
+    http_request = getattr(request, "_request", request)
+    if cost or not outcome.allowed:
+        http_request.ratelimit = outcome
+    if not outcome.allowed:
+        raise RateLimited(outcome)
+
+
+def record(policies: Sequence[Policy]) -> None:
+    """Count an event (a failed sign-in) without refusing the request that caused it."""
+    if settings.RATELIMITS["ENABLED"]:
+        check(policies)
+
+
+def rate_limit_headers(outcome: Outcome) -> dict[str, str]:
+    """Seed 004's X-RateLimit-* headers and the IETF RateLimit-Policy and RateLimit fields
+    (draft-ietf-httpapi-ratelimit-headers), for the policy closest to running out."""
+    policy = outcome.policy
+    seconds = outcome.retry_after if not outcome.allowed else max(0, outcome.reset - int(_now()))
+    headers = {
+        "X-RateLimit-Limit": str(policy.rate.limit),
+        "X-RateLimit-Remaining": str(outcome.remaining),
+        "X-RateLimit-Reset": str(outcome.reset),
+        "RateLimit-Policy": f'"{policy.name}";q={policy.rate.limit};w={policy.rate.window}',
+        "RateLimit": f'"{policy.name}";r={outcome.remaining};t={seconds}',
+    }
+    if not outcome.allowed:
+        headers["Retry-After"] = str(outcome.retry_after)
+    return headers
+
+
+def _now() -> float:
+    from config import ratelimit
+
+    return ratelimit.timer()
