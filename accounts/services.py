@@ -24,6 +24,7 @@ from config.errors import (
     InvalidToken,
 )
 from config.ids import available_slug
+from config.throttling import enforce, record, signin_failure_policies
 from tenants.services import organization_create
 
 logger = logging.getLogger(__name__)
@@ -103,8 +104,13 @@ def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
     Django's ModelBackend runs the password hasher for an unknown email as well, so a wrong
     email and a wrong password take the same time and get the same answer.
     """
+    # Failed sign-ins are limited per account and per IP. While either is exhausted even the
+    # right password is refused (so the limit is no oracle), before any password is hashed.
+    failures = signin_failure_policies(request, email)
+    enforce(request, failures, cost=0)
     user = authenticate(request, email=email, password=password)
     if user is None:
+        record(failures)
         raise InvalidCredentials()
     if settings.ACCOUNTS["REQUIRE_EMAIL_VERIFICATION"] and not user.is_verified:
         raise EmailNotVerified()

@@ -8,7 +8,6 @@ from django.urls import reverse
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import User
@@ -19,6 +18,7 @@ from accounts.serializers import (
     UserSerializer,
     VerifyEmailSerializer,
 )
+from config.api import ApiView
 from config.envelope import envelope, format_datetime
 from config.errors import InvalidToken, SessionRequired
 
@@ -34,10 +34,11 @@ def authentication_method(request: Request) -> str:
     return "session" if request.auth is None else "api_key"
 
 
-class SignUpView(APIView):
+class SignUpView(ApiView):
     """POST /api/auth/sign-up/email {email, password, name}"""
 
     permission_classes = [AllowAny]
+    rate_limits = [("SIGNUP", "ip")]
 
     def post(self, request: Request) -> Response:
         serializer = SignUpSerializer(data=request.data)
@@ -55,10 +56,11 @@ class SignUpView(APIView):
         )
 
 
-class SignInView(APIView):
+class SignInView(ApiView):
     """POST /api/auth/sign-in/email {email, password}: sets the session cookie."""
 
     permission_classes = [AllowAny]
+    rate_limits = [("SIGNIN", "ip")]
 
     def post(self, request: Request) -> Response:
         serializer = SignInSerializer(data=request.data)
@@ -71,7 +73,7 @@ class SignInView(APIView):
         return envelope(user_data(user), message="Signed in")
 
 
-class SignOutView(APIView):
+class SignOutView(ApiView):
     """POST /api/auth/sign-out: ends the browser session."""
 
     required_scopes = {"POST": ""}
@@ -83,11 +85,12 @@ class SignOutView(APIView):
         return envelope(None, message="Signed out")
 
 
-class SendVerificationEmailView(APIView):
+class SendVerificationEmailView(ApiView):
     """POST /api/auth/send-verification-email {email?}: always the same answer, so it reveals
     nothing about which addresses have accounts."""
 
     permission_classes = [AllowAny]
+    rate_limits = [("VERIFY_EMAIL", "ip")]
 
     def post(self, request: Request) -> Response:
         serializer = ResendVerificationSerializer(data=request.data)
@@ -103,7 +106,7 @@ class SendVerificationEmailView(APIView):
         )
 
 
-class VerifyEmailView(APIView):
+class VerifyEmailView(ApiView):
     """GET /api/auth/verify-email?token=…
 
     JSON for API clients; a browser following the emailed link is sent to a page instead.
@@ -136,7 +139,7 @@ def _verify(token: str) -> bool:
     return True
 
 
-class MeView(APIView):
+class MeView(ApiView):
     """GET /api/user/me"""
 
     required_scopes = {"GET": "user:read"}
@@ -145,7 +148,7 @@ class MeView(APIView):
         return envelope(user_data(request.user), message="User fetched successfully")
 
 
-class AuthStatusView(APIView):
+class AuthStatusView(ApiView):
     """GET /api/auth/status: who the credential belongs to and how it authenticated."""
 
     required_scopes = {"GET": ""}

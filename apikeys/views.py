@@ -7,7 +7,6 @@ from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apikeys import scopes, services
 from apikeys.models import ApiKey
@@ -18,6 +17,7 @@ from apikeys.serializers import (
     ApiKeySerializer,
     KeyIdSerializer,
 )
+from config.api import ApiView
 from config.envelope import envelope, format_datetime
 from config.pagination import paginate
 
@@ -39,10 +39,11 @@ def get_visible_key(request: Request, key_id: str) -> ApiKey:
     return key
 
 
-class ApiKeyCreateView(APIView):
+class ApiKeyCreateView(ApiView):
     """POST /api/auth/api-key/create {name, expiresIn?, scopes, metadata?: {organizationId}}"""
 
     required_scopes = {"POST": "api-keys:write"}
+    rate_limits = [("KEY_CREATE", "user")]
 
     def post(self, request: Request) -> Response:
         serializer = ApiKeyCreateSerializer(data=request.data)
@@ -73,7 +74,7 @@ class ApiKeyCreateView(APIView):
         return response
 
 
-class ApiKeyListView(APIView):
+class ApiKeyListView(ApiView):
     """GET /api/auth/api-key/list"""
 
     required_scopes = {"GET": "api-keys:read"}
@@ -84,7 +85,7 @@ class ApiKeyListView(APIView):
         )
 
 
-class ApiKeyGetView(APIView):
+class ApiKeyGetView(ApiView):
     """GET /api/auth/api-key/get?id=ak_…"""
 
     required_scopes = {"GET": "api-keys:read"}
@@ -96,7 +97,7 @@ class ApiKeyGetView(APIView):
         return envelope(ApiKeySerializer(key).data, message="API key fetched")
 
 
-class ApiKeyUpdateView(APIView):
+class ApiKeyUpdateView(ApiView):
     """POST /api/auth/api-key/update {keyId, name}: only the name changes; scopes are fixed."""
 
     required_scopes = {"POST": "api-keys:write"}
@@ -111,7 +112,7 @@ class ApiKeyUpdateView(APIView):
         return envelope(ApiKeySerializer(key).data, message="API key updated")
 
 
-class ApiKeyRevokeView(APIView):
+class ApiKeyRevokeView(ApiView):
     """POST /api/auth/api-key/revoke {keyId}: the key, and every key it created, gets 401
     from the next request on."""
 
@@ -125,7 +126,7 @@ class ApiKeyRevokeView(APIView):
         return envelope(ApiKeySerializer(key).data, message="API key revoked")
 
 
-class ScopeCatalogueView(APIView):
+class ScopeCatalogueView(ApiView):
     """GET /api/scopes: every scope with its description. Public: it is documentation."""
 
     authentication_classes: list = []

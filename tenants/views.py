@@ -7,9 +7,9 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apikeys.models import ApiKey
+from config.api import ApiView
 from config.envelope import envelope
 from config.errors import OrganizationMismatch
 from config.pagination import paginate
@@ -30,7 +30,7 @@ def pinned_organization_id(request: Request) -> str | None:
     return key.organization_id if key is not None else None
 
 
-class OrganizationAPIView(APIView):
+class OrganizationAPIView(ApiView):
     """Base for tenant routes: ScopePermission resolves the URL's organization through the
     tenancy gate and checks the caller's role before any handler runs."""
 
@@ -51,7 +51,7 @@ class OrganizationAPIView(APIView):
         return self.get_membership().organization_id
 
 
-class OrganizationListView(APIView):
+class OrganizationListView(ApiView):
     """GET, POST /api/user/organizations"""
 
     required_scopes = {"GET": "user:read", "POST": "organizations:write"}
