@@ -75,6 +75,10 @@ export DATABASE_URL="$PG_URL/$DB_NAME" CONN_MAX_AGE=60
 # them off, to measure the database path alone).
 export CACHE_URL="${BENCH_CACHE_URL:-redis://127.0.0.1:6379/2}"
 export APIKEY_CACHE_TIMEOUT="${APIKEY_CACHE_TIMEOUT:-60}"
+# The rate limiter counts every authenticated request (RATELIMIT_ENABLED=false measures
+# without it); its budgets are raised so that counting never turns into refusing.
+export RATELIMIT_ENABLED="${RATELIMIT_ENABLED:-true}"
+export RATELIMIT_KEY="${RATELIMIT_KEY:-1000000000/min}" RATELIMIT_ANON="${RATELIMIT_ANON:-1000000/min}"
 export DEBUG=false ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0
 export LOG_LEVEL=WARNING
 SECRET_KEY="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
@@ -262,6 +266,7 @@ machine: $(uname -n), $(nproc) cores, $(uname -sr); PostgreSQL $(psql "$PG_URL/p
 load:    load average $LOAD_BEFORE (1, 5, 15 min) when the script started
 server:  gunicorn $("$VENV/bin/gunicorn" --version 2>&1 | awk '{print $NF}' | tr -d '()'), $WORKERS $WORKER_CLASS workers, CONN_MAX_AGE=60, DEBUG=false
 cache:   CACHE_URL=$CACHE_URL, APIKEY_CACHE_TIMEOUT=$APIKEY_CACHE_TIMEOUT (0: warm-key cache off)
+limits:  RATELIMIT_ENABLED=$RATELIMIT_ENABLED (per-key budget $RATELIMIT_KEY)
 client:  $(wrk --version 2>&1 | awk 'NR == 1 {print $1, $2}') -t$THREADS -c$CONNECTIONS -d$DURATION, $PASSES passes after ${WARMUP} warm-up per route
 no-auth: GET /api/bench/noauth/organizations/{id}/projects (no authentication, permission or tenancy gate)
 auth:    GET /api/user/organizations/{id}/projects with X-Api-Key (projects:read)

@@ -7,8 +7,12 @@ to be authenticated by its API key and admitted to the organization.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import path
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 # Importing config.urls registers the "ulid" converter, used below.
 from config import urls as config_urls
@@ -33,6 +37,10 @@ class NoAuthProjectListView(ProjectListView):
     permission_classes = [AllowAny]
     tenant_scoped = False
     http_method_names = ["get"]  # read-only: an anonymous caller must not create projects
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # DRF's own initial(): no rate limit either, the floor is a view with nothing on top.
+        APIView.initial(self, request, *args, **kwargs)
 
     @property
     def organization(self) -> Organization:
