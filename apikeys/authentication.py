@@ -54,7 +54,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None:
             # The owner's password hash is never needed here, nor ever copied to the cache.
             key = (
-                ApiKey.objects.select_related("user")
+                ApiKey.objects.select_related("user", "organization")
                 .defer("user__password")
                 .filter(lookup=parsed.lookup)
                 .first()
@@ -71,7 +71,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not key.user.is_active:
             raise KeyInvalid()
         if storable and not cached:
-            key.cached_roles = roles_of(key)
+            key.cached_roles, key.cached_plans = roles_of(key)
         if record_use(key, now) or (storable and not cached):
             warm_cache.put(key)
         return key.user, key
@@ -80,12 +80,13 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-def roles_of(key: ApiKey) -> dict[str, str]:
-    """The owner's role in each organization the key may reach: {organization id: role}."""
+def roles_of(key: ApiKey) -> tuple[dict[str, str], dict[str, str]]:
+    """The owner's role in, and the plan of, each organization the key may reach."""
     memberships = Membership.objects.filter(user_id=key.user_id)
     if key.organization_id:
         memberships = memberships.filter(organization_id=key.organization_id)
-    return dict(memberships.values_list("organization_id", "role"))
+    rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
+    return {org: role for org, role, _plan in rows}, {org: plan for org, _role, plan in rows}
 
 
 def record_use(key: ApiKey, now: datetime) -> bool:

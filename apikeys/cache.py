@@ -8,12 +8,12 @@ others.
 Revocation, expiry, deactivation and membership changes still take effect on the very next
 request, in every worker:
 - expiry is checked on every request against the cached expiry time;
-- every saved or deleted key, user or membership (signals below) writes, once its transaction
-  commits, a *tombstone* for each affected key. A tombstone makes the key's entry count as
-  absent, so the next request reads the database. Tombstones rather than deletes, because a
-  request that read the database just before the change may store its stale entry just after
-  it; a tombstone outlives any such entry (it lives TOMBSTONE_MARGIN seconds longer, more
-  than any request takes), and no entry is stored while one stands;
+- every saved or deleted key, user, membership or organization (signals below) writes, once
+  its transaction commits, a *tombstone* for each affected key. A tombstone makes the key's
+  entry count as absent, so the next request reads the database. Tombstones rather than
+  deletes, because a request that read the database just before the change may store its
+  stale entry just after it; a tombstone outlives any such entry (it lives TOMBSTONE_MARGIN
+  seconds longer, more than any request takes), and no entry is stored while one stands;
 - the entry keeps the key's digest, so a hit still needs the presented key to match it.
 
 A cache failure is treated as a miss: authentication never depends on the cache.
@@ -107,3 +107,14 @@ def _user_changed(sender: type, instance: Any, **kwargs: Any) -> None:
 )
 def _membership_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     forget_user(instance.user_id)
+
+
+@receiver(post_save, sender="tenants.Organization", dispatch_uid="apikeys.cache.organization")
+def _organization_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any):
+    # Entries carry the plans of their owners' organizations.
+    if enabled() and not created:
+        forget(
+            ApiKey.objects.filter(user__memberships__organization=instance).values_list(
+                "lookup", flat=True
+            )
+        )

@@ -69,9 +69,11 @@ class ApiKey(models.Model):
 
     objects = ApiKeyQuerySet.as_manager()
 
-    # Set by the warm-key cache: the owner's role in each organization the key may reach, so
-    # the tenancy gate needs no query. None when the key was read from the database.
+    # Set by the warm-key cache: the owner's role in, and the plan of, each organization the
+    # key may reach, so neither the tenancy gate nor the rate limits need a query. None when
+    # the key was read from the database.
     cached_roles: dict[str, str] | None = None
+    cached_plans: dict[str, str] | None = None
 
     class Meta:
         verbose_name = "API key"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -34,6 +34,15 @@ class ApiView(APIView):
         except AuthenticationFailed:
             enforce(request, request_policies(request))
             raise
-        enforce(request, request_policies(request, self.rate_limits))
+        organization = None
+        if request.auth is not None and getattr(self, "tenant_scoped", False):
+            # A key on a tenant route counts against the organization's plan, but only once
+            # the tenancy gate has admitted it: no one can spend another tenant's budget.
+            try:
+                organization = self.organization_plan()
+            except APIException:
+                enforce(request, request_policies(request, self.rate_limits))
+                raise
+        enforce(request, request_policies(request, self.rate_limits, organization))
         self.check_permissions(request)
         self.check_throttles(request)

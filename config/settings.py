@@ -219,6 +219,33 @@ RATELIMITS = {
     "SIGNIN_FAILURES_ACCOUNT": _rate("RATELIMIT_SIGNIN_FAILURES_ACCOUNT", "5/5min"),
     "SIGNIN_FAILURES_IP": _rate("RATELIMIT_SIGNIN_FAILURES_IP", "10/min"),
 }
+# Plans: each organization has one; it sets the budget of each of its keys and of the
+# organization as a whole. RATELIMIT_PLANS (JSON) replaces these, e.g.
+# {"free": {"key": "600/min", "organization": "1200/min"}, ...}
+_PLANS = env.json(
+    "RATELIMIT_PLANS",
+    default={
+        "free": {"key": "600/min", "organization": "1200/min"},
+        "pro": {"key": "3000/min", "organization": "10000/min"},
+        "enterprise": {"key": "12000/min", "organization": "60000/min"},
+    },
+)
+try:
+    RATELIMITS["PLANS"] = {
+        str(plan): {
+            "key": Rate.parse(budgets["key"], setting=f"RATELIMIT_PLANS {plan}.key"),
+            "organization": Rate.parse(
+                budgets["organization"], setting=f"RATELIMIT_PLANS {plan}.organization"
+            ),
+        }
+        for plan, budgets in _PLANS.items()
+    }
+except (AttributeError, KeyError, TypeError) as exc:
+    raise ImproperlyConfigured(
+        'RATELIMIT_PLANS must map plan names to {"key": rate, "organization": rate}.'
+    ) from exc
+if "free" not in RATELIMITS["PLANS"]:
+    raise ImproperlyConfigured("RATELIMIT_PLANS needs a 'free' plan: new organizations get it.")
 # Proxies in front that append to X-Forwarded-For; 0 trusts no X-Forwarded-For at all.
 TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 

@@ -10,19 +10,42 @@ from django.conf import settings
 
 from config.clientip import client_ip, ip_identity
 from config.errors import RateLimited
-from config.ratelimit import Outcome, Policy, check
+from config.ratelimit import Outcome, Policy, Rate, check
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
 
 
-def request_policies(request: Request, extra: Sequence[tuple[str, str]] = ()) -> list[Policy]:
+def plan_budgets(plan: str) -> dict[str, Rate]:
+    """The key and organization budgets of a plan (an unknown plan gets the free one's)."""
+    plans = settings.RATELIMITS["PLANS"]
+    return plans.get(plan) or plans["free"]
+
+
+def request_policies(
+    request: Request,
+    extra: Sequence[tuple[str, str]] = (),
+    organization: tuple[str, str] | None = None,
+) -> list[Policy]:
     """Every /api/ request: per key when a key authenticated it, per user for a session, per
-    client IP when anonymous; then the view's own tighter policies, e.g. ("SIGNUP", "ip")."""
+    client IP when anonymous; then the view's own tighter policies, e.g. ("SIGNUP", "ip").
+
+    A key that acts for an organization (the one it is pinned to, or the URL's, given as
+    `organization` = (id, plan) once the tenancy gate admitted it) counts against its plan:
+    the plan's per-key budget, and the plan's budget for the organization's keys together.
+    """
     limits = settings.RATELIMITS
     key, user = request.auth, request.user
     ip = ip_identity(client_ip(request._request))
-    if key is not None:
+    if key is not None and organization is None and key.organization_id:
+        organization = (key.organization_id, key.organization.plan)
+    if key is not None and organization is not None:
+        budgets = plan_budgets(organization[1])
+        policies = [
+            Policy("key", key.pk, budgets["key"]),
+            Policy("organization", organization[0], budgets["organization"]),
+        ]
+    elif key is not None:
         policies = [Policy("key", key.pk, limits["KEY"])]
     elif user is not None and user.is_authenticated:
         policies = [Policy("user", user.pk, limits["USER"])]

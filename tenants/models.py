@@ -27,6 +27,12 @@ class Organization(models.Model):
     )
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=SLUG_MAX_LENGTH, unique=True)
+    plan = models.CharField(
+        max_length=32,
+        default="free",
+        help_text="A plan named in RATELIMITS['PLANS']: it sets the rate limits of the "
+        "organization and of its keys.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
