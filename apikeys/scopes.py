@@ -22,6 +22,7 @@ CATALOGUE: dict[str, str] = {
     "projects:write": _("Create, update and delete projects."),
     "api-keys:read": _("List your API keys."),
     "api-keys:write": _("Create, rename and revoke API keys."),
+    "subscription:read": _("Read the organization's plan and its rate limits."),
 }
 
 

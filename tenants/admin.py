@@ -1,3 +1,5 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin
 
 from tenants.models import Membership, Organization, Project
@@ -9,9 +11,24 @@ class MembershipInline(admin.TabularInline):
     raw_id_fields = ["user"]
 
 
+class OrganizationForm(forms.ModelForm):
+    plan = forms.ChoiceField()
+
+    class Meta:
+        model = Organization
+        fields = ["name", "slug", "plan"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # The plans are settings (RATELIMITS["PLANS"]), read when the form is built.
+        self.fields["plan"].choices = [(plan, plan) for plan in settings.RATELIMITS["PLANS"]]
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    form = OrganizationForm
+    list_display = ["name", "slug", "plan", "created_at"]
+    list_filter = ["plan"]
     search_fields = ["name", "slug", "id"]
     readonly_fields = ["id", "created_at", "updated_at"]
     inlines = [MembershipInline]

@@ -15,6 +15,7 @@ _MEMBER = frozenset(
         "projects:read",
         "projects:write",
         "api-keys:read",
+        "subscription:read",
     }
 )
 _ADMIN = _MEMBER | {"organizations:write", "members:write"}

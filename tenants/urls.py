@@ -25,6 +25,11 @@ urlpatterns = [
         name="project",
     ),
     path(
+        "user/organizations/<ulid:organization_id>/subscription",
+        views.SubscriptionView.as_view(),
+        name="subscription",
+    ),
+    path(
         "user/organizations/<ulid:organization_id>/aggregate",
         views.AggregateView.as_view(),
         name="aggregate",

@@ -13,6 +13,7 @@ from config.api import ApiView
 from config.envelope import envelope
 from config.errors import OrganizationMismatch
 from config.pagination import paginate
+from config.throttling import plan_budgets
 from tenants import services
 from tenants.access import membership_for_request
 from tenants.models import Membership, Organization, Project
@@ -49,6 +50,14 @@ class OrganizationAPIView(ApiView):
     @property
     def organization_id(self) -> str:
         return self.get_membership().organization_id
+
+    def organization_plan(self) -> tuple[str, str]:
+        """(id, plan) of the URL's organization, through the gate; no query of its own."""
+        membership = self.get_membership()
+        plans = getattr(self.request.auth, "cached_plans", None)
+        if plans is not None:  # a warm key: its entry carries the plans
+            return membership.organization_id, plans[membership.organization_id]
+        return membership.organization_id, membership.organization.plan
 
 
 class OrganizationListView(ApiView):
@@ -212,3 +221,26 @@ class AggregateView(OrganizationAPIView):
         else:
             count = ApiKey.objects.active().filter(organization_id=organization_id).count()
         return envelope({"entity": self.entity, "count": count}, message="Aggregate computed")
+
+
+class SubscriptionView(OrganizationAPIView):
+    """GET /api/user/organizations/{organizationId}/subscription: the plan and its limits."""
+
+    required_scopes = {"GET": "subscription:read"}
+
+    def get(self, request: Request, organization_id: str) -> Response:
+        _organization_id, plan = self.organization_plan()
+        budgets = plan_budgets(plan)
+        return envelope(
+            {
+                "plan": plan,
+                "limits": {
+                    name: {"limit": rate.limit, "windowSeconds": rate.window}
+                    for name, rate in (
+                        ("perKey", budgets["key"]),
+                        ("organization", budgets["organization"]),
+                    )
+                },
+            },
+            message="Subscription fetched",
+        )
