@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -222,15 +223,13 @@ RATELIMITS = {
 # Plans: each organization has one; it sets the budget of each of its keys and of the
 # organization as a whole. RATELIMIT_PLANS (JSON) replaces these, e.g.
 # {"free": {"key": "600/min", "organization": "1200/min"}, ...}
-_PLANS = env.json(
-    "RATELIMIT_PLANS",
-    default={
-        "free": {"key": "600/min", "organization": "1200/min"},
-        "pro": {"key": "3000/min", "organization": "10000/min"},
-        "enterprise": {"key": "12000/min", "organization": "60000/min"},
-    },
-)
+_DEFAULT_PLANS = {
+    "free": {"key": "600/min", "organization": "1200/min"},
+    "pro": {"key": "3000/min", "organization": "10000/min"},
+    "enterprise": {"key": "12000/min", "organization": "60000/min"},
+}
 try:
+    _PLANS = json.loads(env.str("RATELIMIT_PLANS", default="") or "null") or _DEFAULT_PLANS
     RATELIMITS["PLANS"] = {
         str(plan): {
             "key": Rate.parse(budgets["key"], setting=f"RATELIMIT_PLANS {plan}.key"),
@@ -240,9 +239,9 @@ try:
         }
         for plan, budgets in _PLANS.items()
     }
-except (AttributeError, KeyError, TypeError) as exc:
+except (AttributeError, KeyError, TypeError, ValueError) as exc:
     raise ImproperlyConfigured(
-        'RATELIMIT_PLANS must map plan names to {"key": rate, "organization": rate}.'
+        'RATELIMIT_PLANS must be JSON mapping plan names to {"key": rate, "organization": rate}.'
     ) from exc
 if "free" not in RATELIMITS["PLANS"]:
     raise ImproperlyConfigured("RATELIMIT_PLANS needs a 'free' plan: new organizations get it.")

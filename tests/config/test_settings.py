@@ -50,7 +50,17 @@ def test_production_with_a_real_secret_key_starts():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DEBUG", "maybe"), ("CONN_MAX_AGE", "soon"), ("TRUSTED_ORIGINS", "example.com")],
+    [
+        ("DEBUG", "maybe"),
+        ("CONN_MAX_AGE", "soon"),
+        ("TRUSTED_ORIGINS", "example.com"),
+        ("RATELIMIT_KEY", "lots"),
+        ("RATELIMIT_PLANS", "{not json"),
+        ("RATELIMIT_PLANS", '{"free": {"key": "1/min"}}'),
+        ("RATELIMIT_PLANS", '{"free": {"key": "1/min", "organization": "often"}}'),
+        ("RATELIMIT_PLANS", '{"pro": {"key": "1/min", "organization": "1/min"}}'),
+        ("APIKEY_PREFIX", "Bad-Prefix"),
+    ],
 )
 def test_a_malformed_variable_is_named_in_the_error(name, value):
     result = load_settings(**{name: value})
