@@ -1,0 +1,92 @@
+"""The audit trail: an append-only record of who did what, never holding a secret."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Action(models.TextChoices):
+    SIGNED_UP = "user.signed_up", "Signed up"
+    SIGNED_IN = "user.signed_in", "Signed in"
+    SIGN_IN_FAILED = "user.sign_in_failed", "Sign-in failed"
+    SIGNED_OUT = "user.signed_out", "Signed out"
+    EMAIL_VERIFIED = "user.email_verified", "Email verified"
+    USER_DEACTIVATED = "user.deactivated", "User deactivated"
+    ORGANIZATION_CREATED = "organization.created", "Organization created"
+    ORGANIZATION_UPDATED = "organization.updated", "Organization updated"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+    KEY_CREATED = "api_key.created", "API key created"
+    KEY_RENAMED = "api_key.renamed", "API key renamed"
+    KEY_REVOKED = "api_key.revoked", "API key revoked"
+    KEY_REFUSED = "api_key.refused", "Revoked or expired API key used"
+    SCOPE_DENIED = "access.scope_denied", "Scope denied"
+    CROSS_ORIGIN_REFUSED = "access.cross_origin_refused", "Cross-origin request refused"
+    RATE_LIMITED = "access.rate_limited", "Rate limit tripped"
+
+
+class AppendOnly(Exception):
+    """Raised on any attempt to change or delete an audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnly("Audit events cannot be changed.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnly("Audit events cannot be deleted.")
+
+    def for_organization(self, organization_id: str) -> AuditEventQuerySet:
+        return self.filter(organization_id=organization_id)
+
+
+class AuditEvent(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    api_key = models.ForeignKey(
+        "apikeys.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"]),
+            models.Index(fields=["actor", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnly("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnly("Audit events cannot be deleted.")
