@@ -16,6 +16,8 @@ from django.urls import reverse
 
 from accounts.models import HANDLE_MAX_LENGTH, User
 from accounts.tokens import make_verification_token, user_for_verification_token
+from audit.models import Action
+from audit.services import audit_record
 from config.errors import (
     EmailDeliveryFailed,
     EmailNotVerified,
@@ -58,7 +60,10 @@ def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: 
                 raise EmailTaken() from None
             if attempt == 2:
                 raise
-    organization_create(owner=user, name=f"{full_name or user.handle}'s organization")
+    membership = organization_create(owner=user, name=f"{full_name or user.handle}'s organization")
+    audit_record(
+        action=Action.SIGNED_UP, actor=user, organization=membership.organization, target=user
+    )
     verification_email_send(request=request, user=user)
     return user
 
@@ -95,6 +100,7 @@ def email_verify(*, token: str) -> User:
     if user is None:
         raise InvalidToken()
     user.mark_verified()
+    audit_record(action=Action.EMAIL_VERIFIED, actor=user, target=user)
     return user
 
 
@@ -111,16 +117,33 @@ def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
     user = authenticate(request, email=email, password=password)
     if user is None:
         record(failures)
+        # The account, when there is one, is the actor; the attempted address is not kept.
+        known = User.objects.with_email(email).first()
+        audit_record(
+            action=Action.SIGN_IN_FAILED,
+            actor=known,
+            target=known,
+            detail={"reason": "invalid_credentials"},
+        )
         raise InvalidCredentials()
     if settings.ACCOUNTS["REQUIRE_EMAIL_VERIFICATION"] and not user.is_verified:
+        audit_record(
+            action=Action.SIGN_IN_FAILED,
+            actor=user,
+            target=user,
+            detail={"reason": "email_not_verified"},
+        )
         raise EmailNotVerified()
     login(request, user)
     # login() keeps the session key when the same user signs in again; a sign-in must always
     # issue a new key so that a key planted or leaked before it is worthless (fixation).
     request.session.cycle_key()
+    audit_record(action=Action.SIGNED_IN, actor=user, target=user)
     return user
 
 
 def user_sign_out(*, request: HttpRequest) -> None:
     """End the session: its row is deleted, so the old cookie no longer works."""
+    user = request.user
     logout(request)
+    audit_record(action=Action.SIGNED_OUT, actor=user, target=user)

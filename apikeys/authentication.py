@@ -14,6 +14,8 @@ from rest_framework.request import Request
 from apikeys import cache as warm_cache
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
+from audit.models import Action
+from audit.services import audit_record_once
 from config.errors import KeyExpired, KeyInvalid, KeyRevoked
 from tenants.models import Membership
 
@@ -63,11 +65,19 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None or not crypto.matches(raw, key.digest, conf.pepper()):
             raise KeyInvalid()
         # The caller holds the real key, so saying why it stopped working leaks nothing.
-        if key.is_revoked:
-            raise KeyRevoked()
         now = timezone.now()
-        if key.is_expired(now):
-            raise KeyExpired()
+        if key.is_revoked or key.is_expired(now):
+            audit_record_once(
+                once_key=f"refused:{key.pk}",
+                within=60,
+                action=Action.KEY_REFUSED,
+                actor=key.user,
+                api_key=key,
+                organization_id=key.organization_id,
+                target=key,
+                detail={"reason": "revoked" if key.is_revoked else "expired"},
+            )
+            raise KeyRevoked() if key.is_revoked else KeyExpired()
         if not key.user.is_active:
             raise KeyInvalid()
         if storable and not cached:

@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
 from apikeys.scopes import scope_grants
+from audit.models import Action
+from audit.services import audit_record_once
 from config.errors import InsufficientRole, InsufficientScope
 from tenants.roles import role_allows
 
@@ -57,6 +59,15 @@ class ScopePermission(BasePermission):
             return True
         key = request.auth
         if key is not None and not scope_grants(key.scopes, scope):
+            audit_record_once(
+                once_key=f"scope:{key.pk}:{scope}",
+                within=60,
+                action=Action.SCOPE_DENIED,
+                actor=request.user,
+                api_key=key,
+                organization_id=membership.organization_id if membership else None,
+                detail={"required": scope, "path": request.path[:200]},
+            )
             raise InsufficientScope(scope)
         if membership is not None and not role_allows(membership.role, scope):
             raise InsufficientRole()

@@ -12,6 +12,9 @@ from accounts.models import User
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
 from apikeys.scopes import scope_covers
+from audit.models import Action
+from audit.services import audit_record
+from config.envelope import format_datetime
 from config.errors import (
     KeyBroaderThanCreator,
     KeyOutranksCaller,
@@ -67,6 +70,19 @@ def api_key_issue(
         expires_at=expires_at,
         created_by_key=creator_key,
     )
+    audit_record(
+        action=Action.KEY_CREATED,
+        actor=user,
+        api_key=creator_key,
+        organization_id=organization_id,
+        target=key,
+        detail={
+            "name": key.name,
+            "scopes": key.scopes,
+            "organizationId": organization_id,
+            "expiresAt": format_datetime(expires_at),
+        },
+    )
     return key, raw
 
 
@@ -82,17 +98,31 @@ def _check_may_manage(acting_key: ApiKey | None, key: ApiKey) -> None:
 @transaction.atomic
 def api_key_rename(*, key: ApiKey, name: str, acting_key: ApiKey | None = None) -> ApiKey:
     _check_may_manage(acting_key, key)
+    previous = key.name
     key.name = name
     key.save(update_fields=["name"])
+    audit_record(
+        action=Action.KEY_RENAMED,
+        actor=key.user,
+        api_key=acting_key,
+        organization_id=key.organization_id,
+        target=key,
+        detail={"name": {"from": previous, "to": name}},
+    )
     return key
 
 
 @transaction.atomic
 def api_key_revoke(
-    *, key: ApiKey, revoked_by: User | None, acting_key: ApiKey | None = None
+    *,
+    key: ApiKey,
+    revoked_by: User | None,
+    acting_key: ApiKey | None = None,
+    by: str = "owner",
 ) -> ApiKey:
     """Revoke the key for good, and with it every key it created, and theirs: a leaked key's
-    offspring must not outlive it. `revoked_by` None: by an operator's command. Idempotent."""
+    offspring must not outlive it. `by` says who, for the audit trail: "owner", "operator"
+    (the admin) or "command" (manage.py, `revoked_by` None). Idempotent."""
     _check_may_manage(acting_key, key)
     now = timezone.now()
     pending, seen = [key], set()
@@ -105,5 +135,16 @@ def api_key_revoke(
             current.revoked_at = now
             current.revoked_by = revoked_by
             current.save(update_fields=["revoked_at", "revoked_by"])
+            audit_record(
+                action=Action.KEY_REVOKED,
+                actor=revoked_by,
+                api_key=acting_key,
+                organization_id=current.organization_id,
+                target=current,
+                detail={
+                    "by": by,
+                    **({"cascadeFrom": key.pk} if current.pk != key.pk else {}),
+                },
+            )
         pending.extend(current.created_keys.all())
     return key

@@ -10,6 +10,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from apikeys.authentication import presented_key
+from audit.models import Action
+from audit.services import audit_record_once
+from config.clientip import client_ip
 from config.envelope import error_body
 from config.errors import MESSAGES
 from config.throttling import rate_limit_headers
@@ -109,6 +112,17 @@ class ApiRequestGuardMiddleware:
         if is_cross_origin(request):
             logger.warning(
                 "Cross-origin request refused: %r %r", request.method, request.path_info
+            )
+            ip = client_ip(request)
+            audit_record_once(
+                once_key=f"cross-origin:{ip}",
+                within=60,
+                action=Action.CROSS_ORIGIN_REFUSED,
+                request=request,
+                detail={
+                    "origin": request.META.get("HTTP_ORIGIN", "")[:200],
+                    "path": request.path_info[:200],
+                },
             )
             return api_error(403, "CROSS_ORIGIN_REQUEST")
         content_type = request.META.get("CONTENT_TYPE", "")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from audit.models import Action
+from audit.services import audit_record_once
 from config.clientip import client_ip, ip_identity
 from config.errors import RateLimited
 from config.ratelimit import Outcome, Policy, Rate, check
@@ -81,6 +83,21 @@ def enforce(request: Request | Any, policies: Sequence[Policy], *, cost: int = 1
     if cost or not outcome.allowed:
         http_request.ratelimit = outcome
     if not outcome.allowed:
+        policy = outcome.policy
+        user = getattr(request, "user", None)
+        audit_record_once(
+            once_key=f"rate:{policy.name}:{policy.identity}:{outcome.reset}",
+            within=policy.rate.window,
+            action=Action.RATE_LIMITED,
+            request=http_request,
+            actor=user if user is not None and user.is_authenticated else None,
+            api_key=getattr(request, "auth", None),
+            detail={
+                "policy": policy.name,
+                "limit": policy.rate.limit,
+                "window": policy.rate.window,
+            },
+        )
         raise RateLimited(outcome)
 
 

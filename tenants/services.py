@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from audit.models import Action
+from audit.services import audit_record
 from config.ids import available_slug
 from tenants.models import SLUG_MAX_LENGTH, Membership, Organization, Project, Role
 
@@ -29,13 +31,31 @@ def organization_create(*, owner: User, name: str) -> Membership:
         except IntegrityError:
             if attempt == 2:  # the slug was taken concurrently three times running
                 raise
-    return Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
+    membership = Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
+    audit_record(
+        action=Action.ORGANIZATION_CREATED,
+        actor=owner,
+        organization=organization,
+        target=organization,
+        detail={"name": organization.name},
+    )
+    return membership
 
 
 @transaction.atomic
-def organization_update(*, organization: Organization, name: str) -> Organization:
+def organization_update(
+    *, organization: Organization, name: str, actor: User | None = None
+) -> Organization:
+    previous = organization.name
     organization.name = name
     organization.save(update_fields=["name", "updated_at"])
+    audit_record(
+        action=Action.ORGANIZATION_UPDATED,
+        actor=actor,
+        organization=organization,
+        target=organization,
+        detail={"name": {"from": previous, "to": name}},
+    )
     return organization
 
 

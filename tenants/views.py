@@ -105,7 +105,9 @@ class OrganizationDetailView(OrganizationAPIView):
         serializer = OrganizationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.organization_update(
-            organization=self.organization, name=serializer.validated_data["name"]
+            organization=self.organization,
+            name=serializer.validated_data["name"],
+            actor=request.user,
         )
         return envelope(
             OrganizationSerializer(self.get_membership()).data, message="Organization updated"

@@ -22,5 +22,5 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"No such key: {', '.join(missing)}")
         for key in keys.values():
-            api_key_revoke(key=key, revoked_by=None)
+            api_key_revoke(key=key, revoked_by=None, by="command")
             self.stdout.write(f"Revoked {key.id} ({key.name})")
