@@ -23,6 +23,7 @@ CATALOGUE: dict[str, str] = {
     "api-keys:read": _("List your API keys."),
     "api-keys:write": _("Create, rename and revoke API keys."),
     "subscription:read": _("Read the organization's plan and its rate limits."),
+    "audit:read": _("Read audit events: your own, and your organizations' as owner or admin."),
 }
 
 

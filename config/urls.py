@@ -14,6 +14,7 @@ api_patterns = [
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
     path("", include("apikeys.urls")),
+    path("", include("audit.urls")),
 ]
 
 urlpatterns = [

@@ -18,7 +18,7 @@ _MEMBER = frozenset(
         "subscription:read",
     }
 )
-_ADMIN = _MEMBER | {"organizations:write", "members:write"}
+_ADMIN = _MEMBER | {"organizations:write", "members:write", "audit:read"}
 
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     Role.MEMBER: _MEMBER,

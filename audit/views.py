@@ -1,0 +1,51 @@
+"""Audit event lists: an organization's (owners and admins) and the caller's own."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from audit.models import AuditEvent
+from audit.serializers import AuditEventSerializer, AuditFilterSerializer
+from config.api import ApiView
+from config.pagination import paginate
+from tenants.views import OrganizationAPIView
+
+
+def filtered(request: Request, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+    filters = AuditFilterSerializer(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    if "action" in filters.validated_data:
+        events = events.filter(action=filters.validated_data["action"])
+    if "actor" in filters.validated_data:
+        events = events.filter(actor_id=filters.validated_data["actor"].upper())
+    return events.select_related("actor")
+
+
+class OrganizationAuditEventsView(OrganizationAPIView):
+    """GET /api/user/organizations/{organizationId}/audit-events?action=&actor=&page=
+
+    Newest first. The audit:read scope belongs to owners' and admins' roles only.
+    """
+
+    required_scopes = {"GET": "audit:read"}
+
+    def get(self, request: Request, organization_id: str) -> Response:
+        events = filtered(request, AuditEvent.objects.for_organization(self.organization_id))
+        return paginate(request, events, AuditEventSerializer, message="Audit events fetched")
+
+
+class OwnAuditEventsView(ApiView):
+    """GET /api/user/audit-events?action=&page=: the caller's own events; a pinned key sees
+    only those in its organization."""
+
+    required_scopes = {"GET": "audit:read"}
+
+    def get(self, request: Request) -> Response:
+        events = AuditEvent.objects.filter(actor_id=request.user.pk)
+        key = request.auth
+        if key is not None and key.organization_id:
+            events = events.filter(organization_id=key.organization_id)
+        events = filtered(request, events)
+        return paginate(request, events, AuditEventSerializer, message="Audit events fetched")
