@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -132,6 +133,21 @@ def key_client() -> Callable[[str], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def operator(user_factory: Callable[..., User]) -> User:
+    """A superuser who works in the admin."""
+    return user_factory(email="operator@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(operator: User) -> Client:
+    """A browser-like client signed in to the admin as the operator (replaces pytest-django's,
+    which assumes a username field)."""
+    client = Client()
+    client.force_login(operator)
+    return client
 
 
 @pytest.fixture

@@ -36,18 +36,6 @@ def organization_url(organization: Organization) -> str:
     return reverse("admin:tenants_organization_change", args=[quote(organization.pk)])
 
 
-@pytest.fixture
-def operator(user_factory):
-    return user_factory(email="operator@example.com", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(operator) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
 def form_data(response) -> dict[str, Any]:
     """The POST data of an admin change form as rendered: every field's current value, and
     every inline's management form and rows."""

@@ -30,18 +30,6 @@ def change_url(key: ApiKey) -> str:
 
 
 @pytest.fixture
-def operator(user_factory):
-    return user_factory(email="operator@example.com", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(operator) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
-@pytest.fixture
 def keys(api_key_factory, org_factory, user_factory):
     """Three keys of three owners: active and pinned, expired, revoked."""
     pinned_owner = user_factory(email="pinned-owner@example.com")

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.utils import quote
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -21,18 +20,6 @@ CHANGELIST = reverse("admin:audit_auditevent_changelist")
 
 def event_url(view: str, event: AuditEvent) -> str:
     return reverse(f"admin:audit_auditevent_{view}", args=[event.pk])
-
-
-@pytest.fixture
-def operator(user_factory):
-    return user_factory(email="operator@example.com", is_staff=True, is_superuser=True)
-
-
-@pytest.fixture
-def admin_client(operator) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
 
 
 @pytest.fixture
