@@ -53,8 +53,9 @@ def api_key_issue(
             if expires_at is not None and expires_at > creator_key.expires_at:
                 raise KeyBroaderThanCreator()
             expires_at = expires_at or creator_key.expires_at
-    member = Membership.objects.filter(user=user, organization_id=organization_id)
-    if organization_id is not None and not member.exists():
+    if organization_id is not None and not (
+        Membership.objects.filter(user=user, organization_id=organization_id).exists()
+    ):
         raise NotOrganizationMember()
 
     prefix = conf.prefix()

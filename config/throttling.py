@@ -10,6 +10,7 @@ from django.conf import settings
 
 from audit.models import Action
 from audit.services import audit_record_once
+from config import ratelimit
 from config.clientip import client_ip, ip_identity
 from config.errors import RateLimited
 from config.ratelimit import Outcome, Policy, Rate, check
@@ -111,7 +112,11 @@ def rate_limit_headers(outcome: Outcome) -> dict[str, str]:
     """Seed 004's X-RateLimit-* headers and the IETF RateLimit-Policy and RateLimit fields
     (draft-ietf-httpapi-ratelimit-headers), for the policy closest to running out."""
     policy = outcome.policy
-    seconds = outcome.retry_after if not outcome.allowed else max(0, outcome.reset - int(_now()))
+    seconds = (
+        outcome.retry_after
+        if not outcome.allowed
+        else max(0, outcome.reset - int(ratelimit.timer()))
+    )
     headers = {
         "X-RateLimit-Limit": str(policy.rate.limit),
         "X-RateLimit-Remaining": str(outcome.remaining),
@@ -122,9 +127,3 @@ def rate_limit_headers(outcome: Outcome) -> dict[str, str]:
     if not outcome.allowed:
         headers["Retry-After"] = str(outcome.retry_after)
     return headers
-
-
-def _now() -> float:
-    from config import ratelimit
-
-    return ratelimit.timer()

@@ -16,11 +16,6 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
-class OrganizationQuerySet(models.QuerySet):
-    def for_user(self, user: settings.AUTH_USER_MODEL) -> OrganizationQuerySet:
-        return self.filter(memberships__user=user)
-
-
 class Organization(models.Model):
     id = models.CharField(
         primary_key=True, max_length=ULID_LENGTH, default=new_ulid, editable=False
@@ -35,8 +30,6 @@ class Organization(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = OrganizationQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
