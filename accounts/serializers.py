@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import User
+from accounts.services import password_problems
+from accounts.tokens import user_for_password_reset_token
+from config.errors import InvalidToken
 from config.fields import EmailField, Timestamp
 
 PASSWORD_MAX_LENGTH = 1024
@@ -58,10 +59,9 @@ class SignUpSerializer(serializers.Serializer):
         # Django's validators (length, common passwords, similarity to the email and name);
         # their messages go back to the client in the 400 body.
         candidate = User(email=attrs["email"], full_name=attrs["name"])
-        try:
-            validate_password(attrs["password"], user=candidate)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
+        problems = password_problems(attrs["password"], candidate)
+        if problems:
+            raise serializers.ValidationError({"password": problems})
         return attrs
 
 
@@ -76,3 +76,42 @@ class ResendVerificationSerializer(serializers.Serializer):
 
 class VerifyEmailSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=512)
+
+
+class RequestPasswordResetSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+
+
+class ResetPasswordSerializer(serializers.Serializer):
+    """{token, newPassword}. The token is checked first: with a bad token the answer is
+    INVALID_TOKEN whatever the password, so nothing else is learnt from it."""
+
+    # Any string: a blank or overlong token is just an invalid one (tokens.py refuses it).
+    token = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    newPassword = _password_field()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        user = user_for_password_reset_token(attrs["token"])
+        if user is None:
+            raise InvalidToken()
+        problems = password_problems(attrs["newPassword"], user)
+        if problems:
+            raise serializers.ValidationError({"newPassword": problems})
+        return attrs
+
+
+class ChangePasswordSerializer(serializers.Serializer):
+    """{currentPassword, newPassword}, for the user in context["user"]."""
+
+    currentPassword = _password_field()
+    newPassword = _password_field()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["newPassword"] == attrs["currentPassword"]:
+            raise serializers.ValidationError(
+                {"newPassword": ["The new password must be different from the current one."]}
+            )
+        problems = password_problems(attrs["newPassword"], self.context["user"])
+        if problems:
+            raise serializers.ValidationError({"newPassword": problems})
+        return attrs

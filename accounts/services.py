@@ -1,4 +1,4 @@
-"""Account workflows: sign-up, verification, sign-in and sign-out."""
+"""Account workflows: sign-up, verification, sign-in, sign-out, password reset and change."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import smtplib
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -15,7 +17,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.models import HANDLE_MAX_LENGTH, User
-from accounts.tokens import make_verification_token, user_for_verification_token
+from accounts.tokens import (
+    make_password_reset_token,
+    make_verification_token,
+    password_reset_token_matches,
+    user_for_password_reset_token,
+    user_for_verification_token,
+)
 from audit.models import Action
 from audit.services import audit_record
 from config.errors import (
@@ -23,6 +31,7 @@ from config.errors import (
     EmailNotVerified,
     EmailTaken,
     InvalidCredentials,
+    InvalidPassword,
     InvalidToken,
 )
 from config.ids import available_slug
@@ -147,3 +156,85 @@ def user_sign_out(*, request: HttpRequest) -> None:
     user = request.user
     logout(request)
     audit_record(action=Action.SIGNED_OUT, actor=user, target=user)
+
+
+def password_problems(password: str, user: User) -> list[str]:
+    """Django's password validators' messages for `password` as `user`'s, or [] if it passes.
+
+    Serializers and forms call this before password_reset_confirm and password_change, which
+    take the new password as valid.
+    """
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        return [str(message) for message in exc.messages]
+    return []
+
+
+def password_reset_request(*, request: HttpRequest, email: str) -> None:
+    """Email a reset link if `email` is an active account; tell the caller nothing.
+
+    The answer is the same whether or not the address has an account, and a failed delivery
+    is logged, not raised: an error would tell the caller that the address exists.
+    """
+    user = User.objects.with_email(email).filter(is_active=True).first()
+    if user is None:
+        return
+    link = request.build_absolute_uri(
+        reverse("dashboard:password-reset-confirm", args=[make_password_reset_token(user)])
+    )
+    minutes = settings.PASSWORD_RESET_TIMEOUT // 60
+    context = {"user": user, "link": link, "minutes": minutes, "hours": minutes // 60}
+    subject = render_to_string("emails/password_reset_subject.txt", context).strip()
+    body = render_to_string("emails/password_reset.txt", context)
+    try:
+        send_mail(subject, body, None, [user.email])
+    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
+        logger.error("Password reset email could not be sent: %s", type(exc).__name__)
+    audit_record(action=Action.PASSWORD_RESET_REQUESTED, actor=user, target=user)
+
+
+@transaction.atomic
+def password_reset_confirm(*, token: str, new_password: str) -> User:
+    """Set the password of the user the token names; every session of theirs ends.
+
+    The caller has checked `new_password` with password_problems. The token is checked again
+    on the locked row, so of two concurrent uses of one token only the first succeeds: the
+    second sees the new password hash, which spends the token.
+    """
+    user = user_for_password_reset_token(token)
+    if user is None:
+        raise InvalidToken()
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not password_reset_token_matches(user, token):
+        raise InvalidToken()
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+    # Sessions keep a hash of the password hash; AuthenticationMiddleware ends every session
+    # whose hash no longer matches, on its next request.
+    audit_record(action=Action.PASSWORD_RESET, actor=user, target=user)
+    return user
+
+
+def password_change(*, request: HttpRequest, current_password: str, new_password: str) -> User:
+    """Change the signed-in user's password, keeping this session and ending every other.
+
+    The caller has checked `new_password` with password_problems.
+    """
+    user = request.user
+    # A wrong current password is a failed sign-in: it counts against the same per-account
+    # and per-IP budgets, so a stolen session cannot be used to guess the password. (Outside
+    # the transaction: the rate-limit trip's audit event must not roll back with the 429.)
+    failures = signin_failure_policies(request, user.email)
+    enforce(request, failures, cost=0)
+    if not user.check_password(current_password):
+        record(failures)
+        raise InvalidPassword()
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password", "updated_at"])
+        audit_record(action=Action.PASSWORD_CHANGED, actor=user, target=user)
+    # This session gets a new key and the new hash; every other one no longer matches and
+    # ends on its next request.
+    update_session_auth_hash(request, user)
+    return user

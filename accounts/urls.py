@@ -13,5 +13,12 @@ urlpatterns = [
         views.SendVerificationEmailView.as_view(),
         name="send-verification-email",
     ),
+    path(
+        "auth/request-password-reset",
+        views.RequestPasswordResetView.as_view(),
+        name="request-password-reset",
+    ),
+    path("auth/reset-password", views.ResetPasswordView.as_view(), name="reset-password"),
+    path("auth/change-password", views.ChangePasswordView.as_view(), name="change-password"),
     path("user/me", views.MeView.as_view(), name="me"),
 ]

@@ -1,4 +1,5 @@
-"""Account endpoints: sign-up, sign-in, sign-out, email verification, the current user."""
+"""Account endpoints: sign-up, sign-in, sign-out, email verification, password reset and
+change, the current user."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from rest_framework.response import Response
 from accounts import services
 from accounts.models import User
 from accounts.serializers import (
+    ChangePasswordSerializer,
+    RequestPasswordResetSerializer,
     ResendVerificationSerializer,
+    ResetPasswordSerializer,
     SignInSerializer,
     SignUpSerializer,
     UserSerializer,
@@ -104,6 +108,60 @@ class SendVerificationEmailView(ApiView):
             None,
             message="If that address belongs to an unverified account, a new link is on its way.",
         )
+
+
+class RequestPasswordResetView(ApiView):
+    """POST /api/auth/request-password-reset {email}: always the same answer, so it reveals
+    nothing about which addresses have accounts."""
+
+    permission_classes = [AllowAny]
+    rate_limits = [("PASSWORD_RESET", "ip")]
+
+    def post(self, request: Request) -> Response:
+        serializer = RequestPasswordResetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_request(
+            request=request._request, email=serializer.validated_data["email"]
+        )
+        return envelope(
+            None, message="If that address has an account, a reset link is on its way."
+        )
+
+
+class ResetPasswordView(ApiView):
+    """POST /api/auth/reset-password {token, newPassword}: sets the password from an emailed
+    link; every session of the user ends."""
+
+    permission_classes = [AllowAny]
+    rate_limits = [("PASSWORD_RESET", "ip")]
+
+    def post(self, request: Request) -> Response:
+        serializer = ResetPasswordSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_confirm(
+            token=serializer.validated_data["token"],
+            new_password=serializer.validated_data["newPassword"],
+        )
+        return envelope(None, message="Password reset. Sign in with your new password.")
+
+
+class ChangePasswordView(ApiView):
+    """POST /api/auth/change-password {currentPassword, newPassword}: this session stays
+    signed in (with a new key); every other session ends."""
+
+    required_scopes = {"POST": ""}
+
+    def post(self, request: Request) -> Response:
+        if request.auth is not None:
+            raise SessionRequired()
+        serializer = ChangePasswordSerializer(data=request.data, context={"user": request.user})
+        serializer.is_valid(raise_exception=True)
+        services.password_change(
+            request=request._request,
+            current_password=serializer.validated_data["currentPassword"],
+            new_password=serializer.validated_data["newPassword"],
+        )
+        return envelope(None, message="Password changed. Your other sessions are signed out.")
 
 
 class VerifyEmailView(ApiView):

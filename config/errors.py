@@ -24,6 +24,7 @@ MESSAGES: dict[str, Any] = {
     "PAYLOAD_TOO_LARGE": _("The request body is too large."),
     "UNAUTHORIZED": _("Unauthorized"),
     "INVALID_CREDENTIALS": _("Invalid email or password."),
+    "INVALID_PASSWORD": _("The current password is incorrect."),
     "SESSION_REQUIRED": _("This action needs a signed-in browser session."),
     "KEY_INVALID": _("The API key is malformed, unknown, or its owner is deactivated."),
     "KEY_EXPIRED": _("The API key has expired."),
@@ -83,6 +84,11 @@ class ApiError(exceptions.APIException):
 class InvalidCredentials(ApiError):
     status_code = status.HTTP_401_UNAUTHORIZED
     code = "INVALID_CREDENTIALS"
+
+
+class InvalidPassword(ApiError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "INVALID_PASSWORD"
 
 
 class SessionRequired(ApiError):

@@ -376,7 +376,9 @@ def test_no_secret_reaches_an_audit_row_or_a_log_line(api_client, caplog, settin
     }
     password = "Sentinel-Passw0rd-7f3a9c"
     wrong = "Sentinel-Wrong-Passw0rd-11d2"
-    secrets: list[str] = [password, wrong]
+    changed = "Sentinel-Changed-Passw0rd-5e8b"
+    reset_to = "Sentinel-Reset-Passw0rd-0c47"
+    secrets: list[str] = [password, wrong, changed, reset_to]
 
     with caplog.at_level(logging.DEBUG):
         api_client.post(
@@ -406,7 +408,21 @@ def test_no_secret_reaches_an_audit_row_or_a_log_line(api_client, caplog, settin
         api_client.post("/api/auth/api-key/revoke", {"keyId": created["id"]})
         Client(HTTP_X_API_KEY=created["key"]).get("/api/user/me")  # revoked key used
         Client(HTTP_X_API_KEY=created["key"][:-1] + "x").get("/api/user/me")  # malformed
+        api_client.post(
+            "/api/auth/change-password", {"currentPassword": wrong, "newPassword": changed}
+        )
+        api_client.post(
+            "/api/auth/change-password", {"currentPassword": password, "newPassword": changed}
+        )
+        secrets.append(api_client.cookies[django_settings.SESSION_COOKIE_NAME].value)
         api_client.post("/api/auth/sign-out")
+        api_client.post("/api/auth/request-password-reset", {"email": "sentinel@example.com"})
+        reset_link = re.search(r"https?://\S+", mail.outbox[-1].body).group(0)
+        reset_token = urlsplit(reset_link).path.rsplit("/", 1)[1]
+        secrets += [reset_token, reset_token.split(".")[1]]
+        api_client.post(
+            "/api/auth/reset-password", {"token": reset_token, "newPassword": reset_to}
+        )
         for _ in range(3):
             api_client.post(
                 "/api/auth/sign-in/email", {"email": "sentinel@example.com", "password": wrong}
@@ -431,6 +447,9 @@ def test_no_secret_reaches_an_audit_row_or_a_log_line(api_client, caplog, settin
         "api_key.revoked",
         "api_key.refused",
         "user.signed_out",
+        "user.password_changed",
+        "user.password_reset_requested",
+        "user.password_reset",
         "user.sign_in_failed",
         "access.rate_limited",
         "access.cross_origin_refused",
