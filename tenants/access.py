@@ -27,9 +27,15 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
         return Membership(
             user_id=request.user.pk, organization_id=organization_id, role=roles[organization_id]
         )
+    return membership_of(request.user.pk, organization_id)
+
+
+def membership_of(user_id: str, organization_id: str) -> Membership:
+    """The user's membership in the organization, with the organization, in one indexed
+    query; NotOrganizationMember when there is none (or no such organization)."""
     membership = (
         Membership.objects.select_related("organization")
-        .filter(user_id=request.user.pk, organization_id=organization_id)
+        .filter(user_id=user_id, organization_id=organization_id)
         .first()
     )
     if membership is None:
