@@ -74,16 +74,19 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "rest_framework",
     "accounts",
     "tenants",
     "apikeys",
     "audit",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
     "config.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.ApiRequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -158,6 +161,12 @@ ACCOUNTS = {
     # Lifetime of an email verification link, in seconds.
     "VERIFY_EMAIL_MAX_AGE": _int("VERIFY_EMAIL_MAX_AGE", 24 * 60 * 60, minimum=60),
 }
+# Lifetime of a password reset link, in seconds (Django's token generator reads it). The link
+# is also spent once used: its token signs the password hash it replaces.
+PASSWORD_RESET_TIMEOUT = _int("PASSWORD_RESET_MAX_AGE", 60 * 60, minimum=60)
+
+LOGIN_URL = "dashboard:sign-in"
+LOGIN_REDIRECT_URL = "dashboard:home"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -217,6 +226,7 @@ RATELIMITS = {
     "SIGNIN": _rate("RATELIMIT_SIGNIN", "30/min"),  # per IP, every attempt
     "SIGNUP": _rate("RATELIMIT_SIGNUP", "10/hour"),  # per IP
     "VERIFY_EMAIL": _rate("RATELIMIT_VERIFY_EMAIL", "10/hour"),  # per IP
+    "PASSWORD_RESET": _rate("RATELIMIT_PASSWORD_RESET", "10/hour"),  # per IP
     "KEY_CREATE": _rate("RATELIMIT_KEY_CREATE", "60/hour"),  # per user
     # Failed sign-ins only: per account (normalised email) and per IP.
     "SIGNIN_FAILURES_ACCOUNT": _rate("RATELIMIT_SIGNIN_FAILURES_ACCOUNT", "5/5min"),
@@ -278,7 +288,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the dashboard's stylesheet, under gunicorn too. Files are found where they
+# live, so no collectstatic step is needed; set STATIC_ROOT to collect them there instead.
+STATIC_ROOT = env.str("STATIC_ROOT", default="") or None
+WHITENOISE_USE_FINDERS = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -22,6 +22,7 @@ urlpatterns = [
     re_path(r"^api(?:/.*)?$", views.ApiNotFoundView.as_view()),
     path("admin/", admin.site.urls),
     path("verify-email/result", email_verification_result, name="email-verification-result"),
+    path("", include("dashboard.urls")),
 ]
 
 handler400 = "config.views.bad_request"

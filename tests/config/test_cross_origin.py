@@ -466,7 +466,7 @@ def test_an_html_form_post_without_a_csrf_token_is_refused_by_django():
 
     assert response.status_code == 403
     assert response["Content-Type"].startswith("text/html")
-    assert b"CSRF verification failed" in response.content
+    assert b"This form has expired" in response.content
 
 
 def test_an_html_form_post_with_its_csrf_token_is_accepted():

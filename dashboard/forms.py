@@ -1,0 +1,260 @@
+"""The dashboard's forms. Each one validates through the API's own serializer, so a page and
+the JSON API accept and refuse exactly the same input."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from rest_framework import serializers
+
+from accounts.serializers import (
+    ResendVerificationSerializer,
+    SignInSerializer,
+    SignUpSerializer,
+)
+from apikeys import conf, scopes
+from apikeys.serializers import ApiKeyCreateSerializer
+from config.errors import NON_FIELD
+from tenants.models import Membership
+from tenants.serializers import ProjectSerializer
+
+DAY = 24 * 60 * 60
+
+
+class SerializerForm(forms.Form):
+    """A form whose clean() hands the data to `serializer_class` and files its errors under the
+    form's fields (`field_names` maps a serializer field to a form field where they differ)."""
+
+    serializer_class: type[serializers.Serializer]
+    field_names: dict[str, str] = {}
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {name: cleaned.get(name) for name in self.serializer_class().fields}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        data = self.serializer_data(cleaned)
+        if self.errors:  # serializer_data may find a problem of its own
+            return cleaned
+        self.serializer = self.serializer_class(data=data)
+        if self.serializer.is_valid():
+            self.validated_data = self.serializer.validated_data
+        else:
+            self.add_serializer_errors(self.serializer.errors)
+        return cleaned
+
+    def add_serializer_errors(self, errors: dict[str, Any], prefix: str = "") -> None:
+        for name, detail in errors.items():
+            path = f"{prefix}.{name}" if prefix else name
+            if isinstance(detail, dict):
+                self.add_serializer_errors(detail, path)
+                continue
+            field = self.field_names.get(path, path)
+            if field == NON_FIELD or field not in self.fields:
+                field = None
+            for message in detail:
+                self.add_error(field, str(message))
+
+
+def _email_field() -> forms.CharField:
+    # A CharField: the serializer's EmailField is the one judge of what an address is.
+    return forms.CharField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autocapitalize": "none"}),
+    )
+
+
+def _password_field(label: str, autocomplete: str, **kwargs: Any) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=1024,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+        **kwargs,
+    )
+
+
+class SignUpForm(SerializerForm):
+    serializer_class = SignUpSerializer
+
+    name = forms.CharField(
+        label="Full name",
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    email = _email_field()
+    password = _password_field(
+        "Password",
+        "new-password",
+        help_text="At least 10 characters; not a common password, not all digits, "
+        "and not like your name or email.",
+    )
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {**cleaned, "name": cleaned.get("name") or ""}
+
+
+class SignInForm(SerializerForm):
+    serializer_class = SignInSerializer
+
+    email = _email_field()
+    password = _password_field("Password", "current-password")
+
+
+class EmailForm(SerializerForm):
+    """Resend the verification email, or ask for a password reset link."""
+
+    serializer_class = ResendVerificationSerializer
+
+    email = _email_field()
+
+
+class NewPasswordForm(forms.Form):
+    """A new password, typed twice; the rules are checked by the caller, who knows the user."""
+
+    new_password = _password_field("New password", "new-password")
+    confirm_password = _password_field("Confirm new password", "new-password")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        new, confirm = cleaned.get("new_password"), cleaned.get("confirm_password")
+        if new and confirm and new != confirm:
+            self.add_error("confirm_password", "The two passwords do not match.")
+        return cleaned
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = _password_field("Current password", "current-password")
+
+    field_order = ["current_password", "new_password", "confirm_password"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("new_password") and cleaned.get("new_password") == cleaned.get(
+            "current_password"
+        ):
+            self.add_error("new_password", "Choose a password different from the current one.")
+        return cleaned
+
+
+class ProjectForm(SerializerForm):
+    serializer_class = ProjectSerializer
+
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(
+        label="Description",
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {"name": cleaned.get("name"), "description": cleaned.get("description") or ""}
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+EXPIRY_PRESETS = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
+READ_ONLY = [scope for scope in scopes.CATALOGUE if scope.endswith(":read")]
+FULL_ACCESS = list(scopes.CATALOGUE)
+PRESETS = {"read-only": READ_ONLY, "full-access": FULL_ACCESS}
+
+
+def scope_choices() -> list[tuple[str, str]]:
+    return [(entry["scope"], entry["description"]) for entry in scopes.catalogue()]
+
+
+def scope_groups() -> list[dict[str, Any]]:
+    """The catalogue grouped for the form: one group per resource (its `resource:*`
+    included), then the wildcards that span every resource."""
+    groups: dict[str, list[dict[str, str]]] = {}
+    for entry in scopes.catalogue():
+        groups.setdefault(entry["resource"], []).append(entry)
+    wildcards = groups.pop("*", [])
+    named = [
+        {"name": resource.replace("-", " ").capitalize(), "scopes": entries}
+        for resource, entries in groups.items()
+    ]
+    return [*named, {"name": "Every resource", "scopes": wildcards}]
+
+
+class ApiKeyCreateForm(SerializerForm):
+    serializer_class = ApiKeyCreateSerializer
+    field_names = {"expiresIn": "expiry", "metadata.organizationId": "organization"}
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What the key is for, e.g. “CI deploys” or “Reporting script”.",
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expiry = forms.ChoiceField(label="Expiration", widget=forms.RadioSelect, initial="30")
+    expiry_date = forms.DateField(
+        label="Expiration date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    organization = forms.ChoiceField(label="Organization", required=False)
+    nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args: Any, memberships: list[Membership], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = scope_choices()
+        longest = conf.setting("MAX_EXPIRES_IN")
+        presets = [(days, label) for days, label in EXPIRY_PRESETS if int(days) * DAY <= longest]
+        self.fields["expiry"].choices = [
+            *presets,
+            ("custom", "Custom date"),
+            ("never", "No expiration"),
+        ]
+        self.fields["organization"].choices = [
+            ("", "All my organizations"),
+            *((m.organization_id, m.organization.name) for m in memberships),
+        ]
+        today = timezone.now().date()
+        self.date_bounds = (today + timedelta(days=1), self.latest_date())
+        self.fields["expiry_date"].widget.attrs.update(
+            {"min": self.date_bounds[0].isoformat(), "max": self.date_bounds[1].isoformat()}
+        )
+
+    @staticmethod
+    def latest_date() -> date:
+        latest = timezone.now() + timedelta(seconds=conf.setting("MAX_EXPIRES_IN"))
+        # A custom date expires at the end of its day (UTC), which must still be in bounds.
+        return (latest - timedelta(days=1)).date()
+
+    def expires_in(self, cleaned: dict[str, Any]) -> int | None:
+        choice = cleaned.get("expiry")
+        if choice == "never":
+            return None
+        if choice != "custom":
+            return int(choice) * DAY
+        chosen = cleaned.get("expiry_date")
+        low, high = self.date_bounds
+        if chosen is None or not low <= chosen <= high:
+            self.add_error(
+                "expiry_date",
+                f"Pick a date from {low:%-d %B %Y} to {high:%-d %B %Y}.",
+            )
+            return None
+        end_of_day = datetime.combine(chosen + timedelta(days=1), time.min, tzinfo=UTC)
+        return int((end_of_day - timezone.now()).total_seconds())
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": cleaned.get("name"),
+            "scopes": cleaned.get("scopes"),
+            "expiresIn": self.expires_in(cleaned),
+            "metadata": {"organizationId": cleaned.get("organization") or None},
+        }

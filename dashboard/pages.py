@@ -1,0 +1,103 @@
+"""What every dashboard page shares: styled error pages, the signed-in and organization guards,
+and the rate limits on forms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from config.errors import InsufficientRole, NotOrganizationMember, RateLimited
+from config.throttling import enforce, named_policy
+from tenants.access import membership_of
+from tenants.roles import role_allows
+
+View = Callable[..., HttpResponse]
+
+# The session remembers the organization last looked at, for the switcher on other pages.
+CURRENT_ORGANIZATION = "dashboard:organization"
+
+
+def error_page(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
+    """The 403 or 404 page, in the dashboard's style whatever DEBUG says."""
+    return render(request, f"{status}.html", {"message": message}, status=status)
+
+
+def page(view: View) -> View:
+    """Render a missing object as the 404 page and a refusal as the 403 page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return error_page(request, 404)
+        except NotOrganizationMember:
+            # Also for an organization that does not exist, so ids cannot be probed.
+            return error_page(request, 403, "You are not a member of this organization.")
+        except (InsufficientRole, PermissionDenied):
+            return error_page(request, 403, "Your role does not allow this.")
+
+    return wrapper
+
+
+def signed_in(view: View) -> View:
+    """A page for signed-in people: anyone else is sent to sign in, and comes back after."""
+    return login_required(page(view))
+
+
+def organization_page(scope: str) -> Callable[[View], View]:
+    """A page inside one organization: the caller's membership goes through the same lookup as
+    the API's tenancy gate, and the role must allow `scope` (e.g. "projects:read"). The view
+    receives the membership, with its organization, instead of the organization id."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(
+            request: HttpRequest, organization_id: str, *args: Any, **kwargs: Any
+        ) -> HttpResponse:
+            membership = membership_of(request.user.pk, organization_id)
+            if not role_allows(membership.role, scope):
+                raise InsufficientRole()
+            request.session[CURRENT_ORGANIZATION] = membership.organization_id
+            return view(request, membership, *args, **kwargs)
+
+        guarded = signed_in(wrapper)
+        guarded.organization_scope = scope  # every organization page declares it
+        return guarded
+
+    return decorator
+
+
+def limit(request: HttpRequest, name: str, per: str = "ip") -> None:
+    """Count a form submission against the API's policy of the same name (RATELIMITS[name]);
+    raise RateLimited once it is spent. The page and the API share one budget."""
+    enforce(request, [named_policy(request, name, per)])
+
+
+def too_many(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    exc: RateLimited,
+) -> HttpResponse:
+    """The form again, with a friendly 429 message and Retry-After."""
+    context["rate_limited"] = (
+        f"Too many attempts. Please wait {_duration(exc.wait)} and try again."
+    )
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(max(1, int(exc.wait)))
+    return response
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, int(seconds + 0.999))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 59) // 60
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

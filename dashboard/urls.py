@@ -1,0 +1,46 @@
+"""The dashboard's pages: server-rendered, plain forms, and the same services as the API."""
+
+from django.urls import path
+
+from dashboard.views import accounts, keys, organizations
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", accounts.landing, name="landing"),
+    path("sign-up", accounts.sign_up, name="sign-up"),
+    path("sign-in", accounts.sign_in, name="sign-in"),
+    path("sign-out", accounts.sign_out, name="sign-out"),
+    path("verify-email/resend", accounts.resend_verification, name="resend-verification"),
+    path("reset-password", accounts.password_reset_request, name="password-reset"),
+    path(
+        "reset-password/<str:token>",
+        accounts.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
+    path("settings/password", accounts.password_change, name="password-change"),
+    path("dashboard", organizations.home, name="home"),
+    path(
+        "organizations/<ulid:organization_id>/projects",
+        organizations.projects,
+        name="projects",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/projects/<ulid:project_id>/edit",
+        organizations.project_edit,
+        name="project-edit",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/projects/<ulid:project_id>/delete",
+        organizations.project_delete,
+        name="project-delete",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/members",
+        organizations.members,
+        name="members",
+    ),
+    path("settings/api-keys", keys.api_keys, name="api-keys"),
+    path("settings/api-keys/new", keys.api_key_create, name="api-key-create"),
+    path("settings/api-keys/<str:key_id>/revoke", keys.api_key_revoke, name="api-key-revoke"),
+]

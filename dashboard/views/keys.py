@@ -1,0 +1,157 @@
+"""Settings → API keys: list, create (the key is shown once), revoke."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+
+from apikeys import services
+from apikeys.models import ApiKey
+from apikeys.scopes import scope_grants
+from config.errors import ApiError, RateLimited
+from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
+from dashboard.pages import limit, signed_in, too_many
+from tenants.models import Membership
+
+PAGE_SIZE = 25
+# Single-use tokens of the create forms this session has been shown. A resubmitted form (a
+# reload of the result page, the back button, a double click) finds its token spent and
+# creates nothing, so a key is never shown twice and never issued by accident.
+FORM_TOKENS = "dashboard:key-form-tokens"
+MAX_FORM_TOKENS = 10
+
+
+def _issue_form_token(request: HttpRequest) -> str:
+    token = secrets.token_urlsafe(16)
+    tokens = request.session.get(FORM_TOKENS, [])[-(MAX_FORM_TOKENS - 1) :]
+    request.session[FORM_TOKENS] = [*tokens, token]
+    return token
+
+
+def _spend_form_token(request: HttpRequest, token: str) -> bool:
+    tokens = request.session.get(FORM_TOKENS, [])
+    if token not in tokens:
+        return False
+    tokens.remove(token)
+    request.session[FORM_TOKENS] = tokens
+    return True
+
+
+@signed_in
+def api_keys(request: HttpRequest) -> HttpResponse:
+    keys = ApiKey.objects.owned_by(request.user).select_related("organization")
+    page_obj = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "dashboard/api_keys.html", {"page_obj": page_obj})
+
+
+def _memberships(request: HttpRequest) -> list[Membership]:
+    return list(
+        Membership.objects.filter(user_id=request.user.pk)
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+
+
+def _form_context(form: ApiKeyCreateForm) -> dict[str, object]:
+    return {
+        "form": form,
+        "groups": scope_groups(),
+        "read_only": " ".join(PRESETS["read-only"]),
+        "full_access": " ".join(PRESETS["full-access"]),
+    }
+
+
+def _render_form(
+    request: HttpRequest, form: ApiKeyCreateForm, *, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "dashboard/api_key_create.html",
+        _form_context(form),
+        status=status,
+    )
+
+
+@signed_in
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    memberships = _memberships(request)
+    if request.method != "POST":
+        form = ApiKeyCreateForm(
+            memberships=memberships, initial={"nonce": _issue_form_token(request)}
+        )
+        return _render_form(request, form)
+
+    preset = request.POST.get("preset")
+    if preset in PRESETS:
+        # "Read-only" and "Full access" without JavaScript: the same form, boxes ticked.
+        initial = {name: request.POST.get(name) for name in ("name", "expiry", "organization")}
+        initial.update(
+            expiry_date=request.POST.get("expiry_date"),
+            nonce=request.POST.get("nonce"),
+            scopes=PRESETS[preset],
+        )
+        return _render_form(request, ApiKeyCreateForm(memberships=memberships, initial=initial))
+
+    form = ApiKeyCreateForm(request.POST, memberships=memberships)
+    try:
+        limit(request, "KEY_CREATE", per="user")
+    except RateLimited as exc:
+        return too_many(request, "dashboard/api_key_create.html", _form_context(form), exc)
+    if not form.is_valid():
+        return _render_form(request, form, status=400)
+    if not _spend_form_token(request, form.cleaned_data["nonce"]):
+        messages.info(
+            request,
+            "That form was already sent, so no new key was created. A key is shown only "
+            "once: if you did not copy it, revoke it and create another.",
+        )
+        return redirect("dashboard:api-keys")
+    try:
+        key, raw = services.api_key_issue(
+            user=request.user,
+            name=form.validated_data["name"],
+            scopes=form.validated_data["scopes"],
+            expires_in=form.validated_data.get("expiresIn"),
+            organization_id=form.serializer.organization_id(),
+        )
+    except ApiError as exc:
+        form.add_error(None, str(exc.detail))
+        form.data = form.data.copy()
+        form.data["nonce"] = _issue_form_token(request)
+        return _render_form(request, form, status=400)
+    return _key_created(request, key, raw)
+
+
+@never_cache
+def _key_created(request: HttpRequest, key: ApiKey, raw: str) -> HttpResponse:
+    """The one response that ever holds the key: it answers the form's POST directly, so the
+    key is never stored, not even in the session, and no cache may keep the page."""
+    route = "me" if scope_grants(key.scopes, "user:read") else "auth-status"
+    return render(
+        request,
+        "dashboard/api_key_created.html",
+        {"key": key, "raw": raw, "example_url": request.build_absolute_uri(reverse(route))},
+    )
+
+
+@signed_in
+def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = (
+        ApiKey.objects.owned_by(request.user)
+        .select_related("organization")
+        .filter(pk=key_id[:40])
+        .first()
+    )
+    if key is None:  # another person's key looks exactly like a missing one
+        raise Http404
+    if request.method == "POST":
+        services.api_key_revoke(key=key, revoked_by=request.user)
+        messages.success(request, f"“{key.name}” is revoked. It stops working immediately.")
+        return redirect("dashboard:api-keys")
+    return render(request, "dashboard/api_key_revoke.html", {"key": key})
