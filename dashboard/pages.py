@@ -64,7 +64,8 @@ def organization_page(scope: str) -> Callable[[View], View]:
             membership = membership_of(request.user.pk, organization_id)
             if not role_allows(membership.role, scope):
                 raise InsufficientRole()
-            request.session[CURRENT_ORGANIZATION] = membership.organization_id
+            if request.session.get(CURRENT_ORGANIZATION) != membership.organization_id:
+                request.session[CURRENT_ORGANIZATION] = membership.organization_id
             return view(request, membership, *args, **kwargs)
 
         guarded = signed_in(wrapper)

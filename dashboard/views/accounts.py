@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -190,9 +189,7 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
                 except InvalidToken:
                     return render(request, template, {"invalid": True}, status=400)
                 messages.success(request, "Your password is reset. Sign in with the new one.")
-                return redirect(
-                    f"{reverse('dashboard:sign-in')}?{urlencode({'email': user.email})}"
-                )
+                return redirect("dashboard:sign-in")
     return render(request, template, context, status=_status(form))
 
 
