@@ -143,12 +143,21 @@ def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
             detail={"reason": "email_not_verified"},
         )
         raise EmailNotVerified()
+    user_session_start(request=request, user=user)
+    return user
+
+
+def user_session_start(*, request: HttpRequest, user: User) -> None:
+    """Sign `user` in on this request's session, under a new session key.
+
+    Only for a user whose credentials were just checked: user_sign_in, or the sign-up form,
+    which has just set the password itself.
+    """
     login(request, user)
     # login() keeps the session key when the same user signs in again; a sign-in must always
     # issue a new key so that a key planted or leaked before it is worthless (fixation).
     request.session.cycle_key()
     audit_record(action=Action.SIGNED_IN, actor=user, target=user)
-    return user
 
 
 def user_sign_out(*, request: HttpRequest) -> None:

@@ -75,6 +75,11 @@ def organization_page(scope: str) -> Callable[[View], View]:
     return decorator
 
 
+def posted(request: HttpRequest) -> Any:
+    """The form data of a POST, even an empty one (so it is validated, not ignored)."""
+    return request.POST if request.method == "POST" else None
+
+
 def limit(request: HttpRequest, name: str, per: str = "ip") -> None:
     """Count a form submission against the API's policy of the same name (RATELIMITS[name]);
     raise RateLimited once it is spent. The page and the API share one budget."""

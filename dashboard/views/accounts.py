@@ -23,7 +23,7 @@ from config.errors import (
     RateLimited,
 )
 from dashboard.forms import EmailForm, NewPasswordForm, PasswordChangeForm, SignInForm, SignUpForm
-from dashboard.pages import limit, page, signed_in, too_many
+from dashboard.pages import limit, page, posted, signed_in, too_many
 
 
 def _status(form: object) -> int:
@@ -50,14 +50,14 @@ def landing(request: HttpRequest) -> HttpResponse:
 def sign_up(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard:home")
-    form = SignUpForm(request.POST or None)
+    form = SignUpForm(posted(request))
     context = {"form": form}
     if request.method == "POST":
         try:
             limit(request, "SIGNUP")
             if form.is_valid():
                 data = form.validated_data
-                services.user_sign_up(
+                user = services.user_sign_up(
                     request=request,
                     email=data["email"],
                     password=data["password"],
@@ -70,9 +70,9 @@ def sign_up(request: HttpRequest) -> HttpResponse:
                         "then sign in.",
                     )
                     return redirect("dashboard:sign-in")
-                services.user_sign_in(
-                    request=request, email=data["email"], password=data["password"]
-                )
+                # The password was set a moment ago: no need to check it (and no failed
+                # sign-in budget to spend) before starting the session.
+                services.user_session_start(request=request, user=user)
                 messages.success(
                     request,
                     f"Welcome to Latchkey. We sent a link to {data['email']} to verify it.",
@@ -92,7 +92,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
     if request.user.is_authenticated and request.method == "GET":
         return redirect(next_url)
-    form = SignInForm(request.POST or None, initial={"email": request.GET.get("email", "")})
+    form = SignInForm(posted(request), initial={"email": request.GET.get("email", "")})
     context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
     if request.method == "POST":
         try:
@@ -130,7 +130,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 def _email_page(request: HttpRequest, *, policy: str, template: str, send: object) -> HttpResponse:
     """A form asking for an address, whose answer never says whether it has an account."""
     initial = {"email": request.user.email} if request.user.is_authenticated else {}
-    form = EmailForm(request.POST or None, initial=initial)
+    form = EmailForm(posted(request), initial=initial)
     context = {"form": form, "sent": request.GET.get("sent") == "1"}
     if request.method == "POST":
         try:
@@ -172,7 +172,7 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
     user = user_for_password_reset_token(token)
     if user is None:
         return render(request, template, {"invalid": True}, status=400)
-    form = NewPasswordForm(request.POST or None)
+    form = NewPasswordForm(posted(request))
     context = {"form": form}
     if request.method == "POST":
         try:
@@ -196,7 +196,7 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @signed_in
 def password_change(request: HttpRequest) -> HttpResponse:
     template = "dashboard/password_change.html"
-    form = PasswordChangeForm(request.POST or None)
+    form = PasswordChangeForm(posted(request))
     context = {"form": form}
     if request.method == "POST" and form.is_valid():
         password = form.cleaned_data["new_password"]

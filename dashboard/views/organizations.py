@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from config.errors import InsufficientRole
 from dashboard.forms import ProjectForm
-from dashboard.pages import CURRENT_ORGANIZATION, organization_page, signed_in
+from dashboard.pages import CURRENT_ORGANIZATION, organization_page, posted, signed_in
 from tenants import services
 from tenants.models import Membership, Project
 from tenants.roles import role_allows
@@ -40,7 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @organization_page("projects:read")
 def projects(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The organization's projects, and a form to add one."""
-    form = ProjectForm(request.POST or None)
+    form = ProjectForm(posted(request))
     if request.method == "POST":
         _require(membership, "projects:write")
         if form.is_valid():
