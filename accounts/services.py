@@ -24,6 +24,8 @@ from accounts.tokens import (
     user_for_password_reset_token,
     user_for_verification_token,
 )
+from apikeys.models import ApiKey
+from apikeys.services import api_key_revoke
 from audit.models import Action
 from audit.services import audit_record
 from config.errors import (
@@ -222,6 +224,13 @@ def password_reset_confirm(*, token: str, new_password: str) -> User:
     # Sessions keep a hash of the password hash; AuthenticationMiddleware ends every session
     # whose hash no longer matches, on its next request.
     audit_record(action=Action.PASSWORD_RESET, actor=user, target=user)
+    if not user.is_verified:
+        # The emailed link proves who owns the address, which nothing had proven before. An
+        # account someone else registered with this address first (with email verification
+        # off) must not keep that person's keys: they are revoked, and the address verified.
+        for key in ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True):
+            api_key_revoke(key=key, revoked_by=user, by="password_reset")
+        user.mark_verified()
     return user
 
 

@@ -123,7 +123,8 @@ def api_key_revoke(
 ) -> ApiKey:
     """Revoke the key for good, and with it every key it created, and theirs: a leaked key's
     offspring must not outlive it. `by` says who, for the audit trail: "owner", "operator"
-    (the admin) or "command" (manage.py, `revoked_by` None). Idempotent."""
+    (the admin), "command" (manage.py, `revoked_by` None) or "password_reset" (an unverified
+    account's keys, when a reset link proves who owns the address). Idempotent."""
     _check_may_manage(acting_key, key)
     now = timezone.now()
     pending, seen = [key], set()
