@@ -7,12 +7,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 
 from config.errors import InsufficientRole, NotOrganizationMember, RateLimited
+from config.ratelimit import Policy
 from config.throttling import enforce, named_policy
 from tenants.access import membership_of
 from tenants.roles import role_allows
@@ -47,8 +50,26 @@ def page(view: View) -> View:
 
 
 def signed_in(view: View) -> View:
-    """A page for signed-in people: anyone else is sent to sign in, and comes back after."""
-    return login_required(page(view))
+    """A page for signed-in people: anyone else is sent to sign in, and comes back after.
+
+    Its answers are never cached (they show keys, members and addresses), and every POST
+    spends the person's per-user budget, the same one their API calls by session spend.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST":
+            try:
+                enforce(request, [Policy("user", request.user.pk, settings.RATELIMITS["USER"])])
+            except RateLimited as exc:
+                response = error_page(
+                    request, 429, f"Too many requests. Please wait {_duration(exc.wait)}."
+                )
+                response["Retry-After"] = str(max(1, int(exc.wait)))
+                return response
+        return view(request, *args, **kwargs)
+
+    return login_required(never_cache(page(wrapper)))
 
 
 def organization_page(scope: str) -> Callable[[View], View]:

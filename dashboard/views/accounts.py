@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import services
 from accounts.tokens import user_for_password_reset_token
@@ -46,6 +47,7 @@ def landing(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/landing.html")
 
 
+@sensitive_post_parameters("password")
 @page
 def sign_up(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
@@ -87,6 +89,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/sign_up.html", context, status=_status(form))
 
 
+@sensitive_post_parameters("password")
 @page
 def sign_in(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
@@ -166,6 +169,7 @@ def password_reset_request(request: HttpRequest) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters("new_password", "confirm_password")
 @page
 def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
     template = "dashboard/password_reset_confirm.html"
@@ -193,6 +197,7 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, template, context, status=_status(form))
 
 
+@sensitive_post_parameters("current_password", "new_password", "confirm_password")
 @signed_in
 def password_change(request: HttpRequest) -> HttpResponse:
     template = "dashboard/password_change.html"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 
 from apikeys import services
 from apikeys.models import ApiKey
@@ -25,6 +28,8 @@ PAGE_SIZE = 25
 # creates nothing, so a key is never shown twice and never issued by accident.
 FORM_TOKENS = "dashboard:key-form-tokens"
 MAX_FORM_TOKENS = 10
+SPENT_TOKEN_TTL = 24 * 60 * 60  # longer than a form is likely to stay open
+KEY_ID = re.compile(r"ak_[0-9A-Za-z]{26}")
 
 
 def _issue_form_token(request: HttpRequest) -> str:
@@ -40,7 +45,9 @@ def _spend_form_token(request: HttpRequest, token: str) -> bool:
         return False
     tokens.remove(token)
     request.session[FORM_TOKENS] = tokens
-    return True
+    # The session is read and written whole, so two simultaneous posts of one form would both
+    # find the token; the cache's atomic add lets only the first through.
+    return cache.add(f"dashboard:key-form:{token}", 1, timeout=SPENT_TOKEN_TTL)
 
 
 @signed_in
@@ -129,6 +136,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@sensitive_variables("raw")
 def _key_created(request: HttpRequest, key: ApiKey, raw: str) -> HttpResponse:
     """The one response that ever holds the key: it answers the form's POST directly, so the
     key is never stored, not even in the session, and no cache may keep the page."""
@@ -145,8 +153,10 @@ def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     key = (
         ApiKey.objects.owned_by(request.user)
         .select_related("organization")
-        .filter(pk=key_id[:40])
+        .filter(pk=key_id)
         .first()
+        if KEY_ID.fullmatch(key_id)
+        else None
     )
     if key is None:  # another person's key looks exactly like a missing one
         raise Http404
