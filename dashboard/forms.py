@@ -211,8 +211,12 @@ class ApiKeyCreateForm(SerializerForm):
     def __init__(self, *args: Any, memberships: list[Membership], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["scopes"].choices = scope_choices()
-        longest = conf.setting("MAX_EXPIRES_IN")
-        presets = [(days, label) for days, label in EXPIRY_PRESETS if int(days) * DAY <= longest]
+        shortest, longest = conf.setting("MIN_EXPIRES_IN"), conf.setting("MAX_EXPIRES_IN")
+        presets = [
+            (days, label)
+            for days, label in EXPIRY_PRESETS
+            if shortest <= int(days) * DAY <= longest
+        ]
         self.fields["expiry"].choices = [
             *presets,
             ("custom", "Custom date"),
@@ -223,7 +227,9 @@ class ApiKeyCreateForm(SerializerForm):
             *((m.organization_id, m.organization.name) for m in memberships),
         ]
         today = timezone.now().date()
-        self.date_bounds = (today + timedelta(days=1), self.latest_date())
+        # The earliest date whose end (midnight UTC after it) is at least MIN_EXPIRES_IN away.
+        earliest = (timezone.now() + timedelta(seconds=shortest) - timedelta(days=1)).date()
+        self.date_bounds = (max(today, earliest) + timedelta(days=1), self.latest_date())
         self.fields["expiry_date"].widget.attrs.update(
             {"min": self.date_bounds[0].isoformat(), "max": self.date_bounds[1].isoformat()}
         )
