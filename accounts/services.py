@@ -89,13 +89,21 @@ def verification_email_send(*, request: HttpRequest, user: User) -> None:
         "link": link,
         "hours": settings.ACCOUNTS["VERIFY_EMAIL_MAX_AGE"] // 3600,
     }
-    subject = render_to_string("emails/verify_email_subject.txt", context).strip()
-    body = render_to_string("emails/verify_email.txt", context)
+    if not _email_send(user=user, template="emails/verify_email", context=context):
+        raise EmailDeliveryFailed()
+
+
+def _email_send(*, user: User, template: str, context: dict) -> bool:
+    """Render `template`_subject.txt and `template`.txt and send them to the user; False (and
+    an error logged, naming only the exception's type) if the mail could not be sent."""
+    subject = render_to_string(f"{template}_subject.txt", context).strip()
+    body = render_to_string(f"{template}.txt", context)
     try:
         send_mail(subject, body, None, [user.email])
     except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
-        logger.error("Verification email could not be sent: %s", type(exc).__name__)
-        raise EmailDeliveryFailed() from exc
+        logger.error("Email %s could not be sent: %s", template, type(exc).__name__)
+        return False
+    return True
 
 
 def verification_email_resend(*, request: HttpRequest, email: str) -> None:
@@ -196,12 +204,7 @@ def password_reset_request(*, request: HttpRequest, email: str) -> None:
     )
     minutes = settings.PASSWORD_RESET_TIMEOUT // 60
     context = {"user": user, "link": link, "minutes": minutes, "hours": minutes // 60}
-    subject = render_to_string("emails/password_reset_subject.txt", context).strip()
-    body = render_to_string("emails/password_reset.txt", context)
-    try:
-        send_mail(subject, body, None, [user.email])
-    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
-        logger.error("Password reset email could not be sent: %s", type(exc).__name__)
+    _email_send(user=user, template="emails/password_reset", context=context)
     audit_record(action=Action.PASSWORD_RESET_REQUESTED, actor=user, target=user)
 
 

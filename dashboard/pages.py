@@ -18,12 +18,32 @@ from config.errors import InsufficientRole, NotOrganizationMember, RateLimited
 from config.ratelimit import Policy
 from config.throttling import enforce, named_policy
 from tenants.access import membership_of
+from tenants.models import Membership
 from tenants.roles import role_allows
 
 View = Callable[..., HttpResponse]
 
 # The session remembers the organization last looked at, for the switcher on other pages.
 CURRENT_ORGANIZATION = "dashboard:organization"
+
+
+def memberships_of(user: Any) -> list[Membership]:
+    """The user's memberships with their organizations, by organization name."""
+    return list(
+        Membership.objects.filter(user_id=user.pk)
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+
+
+def current_membership(
+    request: HttpRequest, memberships: list[Membership], shown: Membership | None = None
+) -> Membership | None:
+    """The page's own organization, else the one last looked at, else the first joined."""
+    wanted = shown.organization_id if shown else request.session.get(CURRENT_ORGANIZATION)
+    return next((m for m in memberships if m.organization_id == wanted), None) or min(
+        memberships, key=lambda m: (m.created_at, m.pk), default=None
+    )
 
 
 def error_page(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
@@ -94,6 +114,11 @@ def organization_page(scope: str) -> Callable[[View], View]:
         return guarded
 
     return decorator
+
+
+def form_status(form: Any) -> int:
+    """400 for a form sent back with errors, as the API answers the same input."""
+    return 400 if form.errors else 200
 
 
 def posted(request: HttpRequest) -> Any:

@@ -24,12 +24,7 @@ from config.errors import (
     RateLimited,
 )
 from dashboard.forms import EmailForm, NewPasswordForm, PasswordChangeForm, SignInForm, SignUpForm
-from dashboard.pages import limit, page, posted, signed_in, too_many
-
-
-def _status(form: object) -> int:
-    """400 for a form sent back with errors, as the API would answer the same input."""
-    return 400 if getattr(form, "errors", None) else 200
+from dashboard.pages import form_status, limit, page, posted, signed_in, too_many
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -86,7 +81,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
             form.add_error("email", str(exc.detail))
         except ApiError as exc:
             form.add_error(None, str(exc.detail))
-    return render(request, "dashboard/sign_up.html", context, status=_status(form))
+    return render(request, "dashboard/sign_up.html", context, status=form_status(form))
 
 
 @sensitive_post_parameters("password")
@@ -114,7 +109,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc.detail))
         except ApiError as exc:
             form.add_error(None, str(exc.detail))
-    return render(request, "dashboard/sign_in.html", context, status=_status(form))
+    return render(request, "dashboard/sign_in.html", context, status=form_status(form))
 
 
 @page
@@ -146,7 +141,7 @@ def _email_page(request: HttpRequest, *, policy: str, template: str, send: objec
             with suppress(EmailDeliveryFailed):
                 send(request=request, email=form.validated_data["email"])
             return redirect(f"{request.path}?sent=1")
-    return render(request, template, context, status=_status(form))
+    return render(request, template, context, status=form_status(form))
 
 
 @page
@@ -194,7 +189,7 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
                     return render(request, template, {"invalid": True}, status=400)
                 messages.success(request, "Your password is reset. Sign in with the new one.")
                 return redirect("dashboard:sign-in")
-    return render(request, template, context, status=_status(form))
+    return render(request, template, context, status=form_status(form))
 
 
 @sensitive_post_parameters("current_password", "new_password", "confirm_password")
@@ -223,4 +218,4 @@ def password_change(request: HttpRequest) -> HttpResponse:
                     request, "Password changed. Every other session has been signed out."
                 )
                 return redirect("dashboard:password-change")
-    return render(request, template, context, status=_status(form))
+    return render(request, template, context, status=form_status(form))

@@ -19,8 +19,7 @@ from apikeys.models import ApiKey
 from apikeys.scopes import scope_grants
 from config.errors import ApiError, RateLimited
 from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
-from dashboard.pages import limit, signed_in, too_many
-from tenants.models import Membership
+from dashboard.pages import limit, memberships_of, signed_in, too_many
 
 PAGE_SIZE = 25
 # Single-use tokens of the create forms this session has been shown. A resubmitted form (a
@@ -57,14 +56,6 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/api_keys.html", {"page_obj": page_obj})
 
 
-def _memberships(request: HttpRequest) -> list[Membership]:
-    return list(
-        Membership.objects.filter(user_id=request.user.pk)
-        .select_related("organization")
-        .order_by("organization__name")
-    )
-
-
 def _form_context(form: ApiKeyCreateForm) -> dict[str, object]:
     return {
         "form": form,
@@ -87,7 +78,7 @@ def _render_form(
 
 @signed_in
 def api_key_create(request: HttpRequest) -> HttpResponse:
-    memberships = _memberships(request)
+    memberships = memberships_of(request.user)
     if request.method != "POST":
         form = ApiKeyCreateForm(
             memberships=memberships, initial={"nonce": _issue_form_token(request)}

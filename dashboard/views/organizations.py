@@ -9,7 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from config.errors import InsufficientRole
 from dashboard.forms import ProjectForm
-from dashboard.pages import CURRENT_ORGANIZATION, organization_page, posted, signed_in
+from dashboard.pages import (
+    current_membership,
+    form_status,
+    memberships_of,
+    organization_page,
+    posted,
+    signed_in,
+)
 from tenants import services
 from tenants.models import Membership, Project
 from tenants.roles import role_allows
@@ -21,6 +28,10 @@ def _page(request: HttpRequest, queryset: object) -> object:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
+def _organization_context(membership: Membership) -> dict[str, object]:
+    return {"membership": membership, "organization": membership.organization}
+
+
 def _require(membership: Membership, scope: str) -> None:
     if not role_allows(membership.role, scope):
         raise InsufficientRole()
@@ -29,11 +40,9 @@ def _require(membership: Membership, scope: str) -> None:
 @signed_in
 def home(request: HttpRequest) -> HttpResponse:
     """The organization last looked at, or the first one joined."""
-    memberships = list(Membership.objects.filter(user_id=request.user.pk).order_by("created_at"))
-    if not memberships:
+    current = current_membership(request, memberships_of(request.user))
+    if current is None:
         return render(request, "dashboard/no_organization.html")
-    remembered = request.session.get(CURRENT_ORGANIZATION)
-    current = next((m for m in memberships if m.organization_id == remembered), memberships[0])
     return redirect("dashboard:projects", organization_id=current.organization_id)
 
 
@@ -54,13 +63,12 @@ def projects(request: HttpRequest, membership: Membership) -> HttpResponse:
             return redirect("dashboard:projects", organization_id=membership.organization_id)
     listing = Project.objects.filter(organization_id=membership.organization_id)
     context = {
-        "membership": membership,
-        "organization": membership.organization,
+        **_organization_context(membership),
         "form": form,
         "page_obj": _page(request, listing),
         "may_write": role_allows(membership.role, "projects:write"),
     }
-    return render(request, "dashboard/projects.html", context, status=400 if form.errors else 200)
+    return render(request, "dashboard/projects.html", context, status=form_status(form))
 
 
 def _project(membership: Membership, project_id: str) -> Project:
@@ -72,7 +80,7 @@ def _project(membership: Membership, project_id: str) -> Project:
 def project_edit(request: HttpRequest, membership: Membership, project_id: str) -> HttpResponse:
     project = _project(membership, project_id)
     form = ProjectForm(
-        request.POST or None,
+        posted(request),
         initial={"name": project.name, "description": project.description},
     )
     if request.method == "POST" and form.is_valid():
@@ -84,14 +92,11 @@ def project_edit(request: HttpRequest, membership: Membership, project_id: str) 
         messages.success(request, f"Project “{project.name}” saved.")
         return redirect("dashboard:projects", organization_id=membership.organization_id)
     context = {
-        "membership": membership,
-        "organization": membership.organization,
+        **_organization_context(membership),
         "project": project,
         "form": form,
     }
-    return render(
-        request, "dashboard/project_edit.html", context, status=400 if form.errors else 200
-    )
+    return render(request, "dashboard/project_edit.html", context, status=form_status(form))
 
 
 @organization_page("projects:write")
@@ -102,8 +107,7 @@ def project_delete(request: HttpRequest, membership: Membership, project_id: str
         messages.success(request, f"Project “{project.name}” deleted.")
         return redirect("dashboard:projects", organization_id=membership.organization_id)
     context = {
-        "membership": membership,
-        "organization": membership.organization,
+        **_organization_context(membership),
         "project": project,
     }
     return render(request, "dashboard/project_delete.html", context)
@@ -115,8 +119,7 @@ def members(request: HttpRequest, membership: Membership) -> HttpResponse:
         "user"
     )
     context = {
-        "membership": membership,
-        "organization": membership.organization,
+        **_organization_context(membership),
         "page_obj": _page(request, listing),
     }
     return render(request, "dashboard/members.html", context)

@@ -145,7 +145,7 @@ def test_a_delivery_failure_is_logged_and_not_revealed(api_client, user_factory,
 
     assert failed.status_code == 200
     assert _without_timestamp(failed.json()) == _without_timestamp(unknown.json())
-    assert "Password reset email could not be sent: SMTPServerDisconnected" in caplog.text
+    assert "Email emails/password_reset could not be sent: SMTPServerDisconnected" in caplog.text
     assert "jane@example.com" not in caplog.text
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -32,19 +31,6 @@ DAY = timedelta(days=1)
 ALREADY_SENT = "That form was already sent, so no new key was created."
 NOT_FOUND = "We could not find that page"
 RAW_KEY = re.compile(r"ba_[0-9A-Za-z]{46}")
-
-
-@pytest.fixture
-def browser() -> Callable[..., Client]:
-    """A browser-like client, signed in as `user` (by session) unless it is None."""
-
-    def make(user: User | None = None, **options: object) -> Client:
-        client = Client(**options)
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -82,3 +82,22 @@ def test_a_create_form_posted_twice_at_once_issues_one_key(browser, person):
     assert second.status_code == 302
     assert second["Location"] == "/settings/api-keys"
     assert ApiKey.objects.filter(user=person).count() == 1
+
+
+def test_an_empty_post_to_a_project_form_is_refused_and_changes_nothing(
+    browser, person, project_factory
+):
+    organization = person.memberships.get().organization
+    project = project_factory(organization, name="Kept")
+
+    for url in (
+        f"/organizations/{organization.pk}/projects",
+        f"/organizations/{organization.pk}/projects/{project.pk}/edit",
+    ):
+        response = browser.post(url)
+
+        assert response.status_code == 400
+        assert "This field is required." in response.content.decode()
+    project.refresh_from_db()
+    assert project.name == "Kept"
+    assert organization.projects.count() == 1

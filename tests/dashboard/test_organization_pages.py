@@ -4,7 +4,6 @@ the owner, an admin, a member, an outsider and an anonymous visitor."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
@@ -12,7 +11,6 @@ from django.test import Client
 from django.urls import reverse
 from ulid import ULID
 
-from accounts.models import User
 from tenants.models import Project, Role
 
 pytestmark = pytest.mark.django_db
@@ -31,19 +29,6 @@ PAGES = [
     ("members", "GET"),
     ("members", "POST"),
 ]
-
-
-@pytest.fixture
-def browser() -> Callable[..., Client]:
-    """A browser-like client, signed in as `user` (by session) unless it is None."""
-
-    def make(user: User | None = None, **options: object) -> Client:
-        client = Client(**options)
-        if user is not None:
-            client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture
