@@ -1,7 +1,9 @@
-"""The API keys admin: find a key (a pasted leaked key too), see what it can do, revoke it.
+"""The API keys admin: find a key (a reported leaked key too), see what it can do, revoke it.
 
 Neither the digest nor the lookup id is shown on any page, and no key can be added here: a key
-exists only as issued by apikeys.services, which shows its plaintext once.
+exists only as issued by apikeys.services, which shows its plaintext once. A whole key is only
+ever accepted in a POST body, never in a URL, which access logs, proxies and browser history
+keep.
 """
 
 from __future__ import annotations
@@ -9,15 +11,21 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
 
 from accounts.admin import confirm_action
 from apikeys import conf, crypto, scopes
@@ -26,11 +34,23 @@ from apikeys.services import api_key_revoke
 from audit.models import Action
 from audit.services import audit_record
 
+FIND_KEY_FIELD = "key"
+GET_SEARCH_REFUSED = (
+    "A whole key is not searched for in the search box, whose text goes into the URL (and "
+    "from there into access logs). Paste it into “Find a reported key” instead."
+)
+
+
+def key_in(term: str) -> str | None:
+    """The first thing in `term` shaped like a key (checksum right or wrong), or None. Such
+    text is never echoed back or put in a URL: a key with a mistyped checksum is still nearly
+    the key."""
+    found = re.search(crypto.key_pattern(conf.prefix()), term)
+    return found.group(0) if found else None
+
 
 def looks_like_key(term: str) -> bool:
-    """True when `term` has the shape of a key (checksum right or wrong): such a term is
-    never echoed back, since a key with a mistyped checksum is still nearly the key."""
-    return re.fullmatch(crypto.key_pattern(conf.prefix()), term) is not None
+    return key_in(term) is not None
 
 
 def pasted_key(term: str) -> ApiKey | None:
@@ -39,7 +59,7 @@ def pasted_key(term: str) -> ApiKey | None:
     parsed = crypto.parse(term, conf.prefix())
     if parsed is None:
         return None
-    key = ApiKey.objects.filter(lookup=parsed.lookup).only("id", "digest").first()
+    key = ApiKey.objects.filter(lookup=parsed.lookup).only("id", "digest", "name", "start").first()
     if key is None or not crypto.matches(parsed.raw, key.digest, conf.pepper()):
         return None
     return key
@@ -103,8 +123,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = [StatusFilter, ("organization", admin.RelatedOnlyFieldListFilter), ScopeFilter]
     search_fields = ["user__email", "name", "id", "start"]
     search_help_text = (
-        "Owner email, key name, key id (ak_…) or start. A whole key pasted here finds that "
-        "key by its digest, and is not shown back."
+        "Owner email, key name, key id (ak_…) or start. To find a whole key someone reported, "
+        "use “Find a reported key”."
     )
     # `lookup` and `digest` are in no list: never displayed, never editable.
     fields = [
@@ -143,32 +163,61 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         return False  # revoke instead: the row is what the audit trail points at
 
+    def get_urls(self) -> list[URLPattern]:
+        find = path(
+            "find-key/",
+            self.admin_site.admin_view(self.find_key_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_find_key",
+        )
+        return [find, *super().get_urls()]
+
+    @method_decorator(sensitive_post_parameters(FIND_KEY_FIELD))
+    @method_decorator(require_POST)
+    def find_key_view(self, request: HttpRequest) -> HttpResponse:
+        """POST {key}: the changelist's “Find a reported key” form. The key travels in the body
+        only; the answer is a redirect to the changelist searching for the key's id, which is
+        not secret, or back to the changelist with a warning. The pasted text may hold more
+        than the key (a header line, a sentence): the key-shaped part is looked up."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        raw = key_in(request.POST.get(FIND_KEY_FIELD, ""))
+        key = pasted_key(raw) if raw else None
+        if key is None:
+            message = (
+                "No API key matches the pasted key."
+                if raw
+                else "That is not an API key: paste the whole key, as it was reported."
+            )
+            self.message_user(request, message, messages.WARNING)
+            return HttpResponseRedirect(changelist)
+        self.message_user(
+            request, f"Found the key you pasted: “{key.name}” ({key.start}…).", messages.SUCCESS
+        )
+        return HttpResponseRedirect(f"{changelist}?{urlencode({SEARCH_VAR: key.pk})}")
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        term = request.GET.get(SEARCH_VAR, "").strip()
-        if request.method == "GET" and looks_like_key(term):
-            # The changelist repeats its search term in the search box and in every filter
-            # and page link, so a pasted key is swapped at once for a term that finds the
-            # same thing: the key's id, or, when no key matches, the key's non-secret start
-            # and an ellipsis, which matches nothing.
-            key = pasted_key(term)
+        if request.method == "GET" and looks_like_key(request.GET.get(SEARCH_VAR, "")):
+            # The key is already in this request's URL, but it goes no further: it is not
+            # looked up, and the page, which would repeat the term in the search box and in
+            # every filter and page link, is answered by a redirect without it.
             params = request.GET.copy()
-            params[SEARCH_VAR] = key.pk if key else f"{crypto.start(term, conf.prefix())}…"
-            if key is None:
-                self.message_user(request, "No API key matches the pasted key.", messages.WARNING)
-            return HttpResponseRedirect(f"{request.path}?{params.urlencode()}")
+            del params[SEARCH_VAR]
+            self.message_user(request, GET_SEARCH_REFUSED, messages.WARNING)
+            query = params.urlencode()
+            return HttpResponseRedirect(f"{request.path}?{query}" if query else request.path)
         return super().changelist_view(request, extra_context)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        """A whole key finds exactly its own row (none if it matches no digest); any other
-        term searches the search_fields."""
-        term = search_term.strip()
-        if looks_like_key(term):
-            key = pasted_key(term)
-            return (queryset.filter(pk=key.pk) if key else queryset.none()), False
+        """A term holding a whole key finds nothing, whoever calls (the changelist, the
+        autocomplete endpoint): a key reaches the admin only through the find-key form's POST.
+        Any other term searches the search_fields."""
+        if looks_like_key(search_term):
+            return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:

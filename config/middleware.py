@@ -1,4 +1,5 @@
-"""Request guards for /api/: body size, cross-origin protection and JSON-only writes."""
+"""Request guards for /api/: HTTPS only, body size, cross-origin protection and JSON-only
+writes."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from apikeys.authentication import presented_key
 from audit.models import Action
 from audit.services import audit_record_once
-from config.clientip import client_ip
+from config.clientip import client_ip, ip_identity
 from config.envelope import error_body
 from config.errors import MESSAGES
 from config.throttling import rate_limit_headers
@@ -23,6 +24,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # What an HTML form can send without a preflight. (An empty text/plain body is let through:
 # some WSGI servers report text/plain for a request that declared no type at all.)
 FORM_MEDIA_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# Sec-Fetch-Site values a browser sends for a request made by a page from elsewhere.
+FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
+# The one API route that answers over plain HTTP: load balancers often probe it inside their
+# network without TLS, and it takes no credential and returns nothing private.
+PLAIN_HTTP_PATHS = frozenset({"/api/health"})
 
 
 def is_api_path(path: str) -> bool:
@@ -37,11 +43,28 @@ def api_error(status: int, code: str) -> JsonResponse:
     )
 
 
-def is_cross_origin(request: HttpRequest) -> bool:
-    """Decide as Go 1.25's net/http CrossOriginProtection does.
+def refuses_plain_http(request: HttpRequest) -> bool:
+    """True for a plain-HTTP API request while HTTPS is enforced (SECURE_SSL_REDIRECT).
 
-    Browsers attach cookies to cross-site requests, so a cookie alone cannot prove that the
-    user meant a write. Browsers also say where a request comes from and cannot be made to lie:
+    The dashboard's pages are redirected to HTTPS, but an API request is refused instead: by
+    the time a redirect could be answered, the key or cookie it carries has crossed the
+    network in clear, and a client that quietly follows the redirect would hide that from its
+    owner. A 403 makes the mistake visible at once. Behind a TLS-terminating proxy,
+    request.is_secure() trusts SECURE_PROXY_SSL_HEADER (BEHIND_TLS_PROXY).
+    """
+    return (
+        settings.SECURE_SSL_REDIRECT
+        and not request.is_secure()
+        and request.path_info not in PLAIN_HTTP_PATHS
+    )
+
+
+def cross_origin_reason(request: HttpRequest) -> str | None:
+    """Why an unsafe request is refused as cross-origin, or None when it is not.
+
+    Decided as Go 1.25's net/http CrossOriginProtection does. Browsers attach cookies to
+    cross-site requests, so a cookie alone cannot prove that the user meant a write. Browsers
+    also say where a request comes from and cannot be made to lie:
       - Sec-Fetch-Site `same-origin` or `none` (typed URL, bookmark): ours, allow.
       - Sec-Fetch-Site `cross-site` or `same-site`: refuse, unless Origin is in TRUSTED_ORIGINS.
         `same-site` is refused too: a sibling subdomain is not necessarily ours.
@@ -50,19 +73,29 @@ def is_cross_origin(request: HttpRequest) -> bool:
         (every browser sends Origin on cross-origin writes), so it carries no victim's cookies
         and is allowed; any other Origin, `null` included (sandboxed frames, data: URLs), is
         refused.
+
+    The reason is one of a few fixed codes, never the header's own text, so that it can key
+    the audit trail's once-a-minute record.
     """
     origin = request.META.get("HTTP_ORIGIN")
     if origin is not None and origin in settings.TRUSTED_ORIGINS:
-        return False
+        return None
     fetch_site = request.META.get("HTTP_SEC_FETCH_SITE")
     if fetch_site is not None:
-        return fetch_site not in ("same-origin", "none")
+        if fetch_site in ("same-origin", "none"):
+            return None
+        if fetch_site in FOREIGN_FETCH_SITES:
+            return f"sec-fetch-site:{fetch_site}"
+        return "sec-fetch-site:other"
     if origin is None:
-        return False
+        return None
+    if origin == "null":
+        return "origin:null"
     try:
-        return urlsplit(origin).netloc.lower() != request.get_host().lower()
+        foreign = urlsplit(origin).netloc.lower() != request.get_host().lower()
     except ValueError:
-        return True
+        return "origin:malformed"
+    return "origin:foreign" if foreign else None
 
 
 def is_json(content_type: str) -> bool:
@@ -75,6 +108,8 @@ def is_json(content_type: str) -> bool:
 class ApiRequestGuardMiddleware:
     """Guards every request under /api/ before any view runs.
 
+    - Plain HTTP, while HTTPS is enforced, gets 403 HTTPS_REQUIRED (`/api/health` excepted);
+      SecurityMiddleware leaves /api/ alone (SECURE_REDIRECT_EXEMPT) so that this answers.
     - A declared body larger than DATA_UPLOAD_MAX_MEMORY_SIZE gets 413.
     - Unsafe methods not authenticated by an API key header pass the cross-origin check
       (403 CROSS_ORIGIN_REQUEST) and must send JSON (415): form-encoded, multipart and
@@ -101,6 +136,8 @@ class ApiRequestGuardMiddleware:
         return response
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
+        if refuses_plain_http(request):
+            return api_error(403, "HTTPS_REQUIRED")
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -109,17 +146,25 @@ class ApiRequestGuardMiddleware:
             return api_error(413, "PAYLOAD_TOO_LARGE")
         if request.method in SAFE_METHODS or presented_key(request.META) is not None:
             return None
-        if is_cross_origin(request):
+        reason = cross_origin_reason(request)
+        if reason is not None:
             logger.warning(
-                "Cross-origin request refused: %r %r", request.method, request.path_info
+                "Cross-origin request refused (%s): %r %r",
+                reason,
+                request.method,
+                request.path_info,
             )
-            ip = client_ip(request)
+            # Anyone can provoke these refusals, so each client network (an IPv6 client by
+            # its /64, whose addresses it can walk through at will) leaves at most one event
+            # a minute for each reason.
+            network = ip_identity(client_ip(request))
             audit_record_once(
-                once_key=f"cross-origin:{ip}",
+                once_key=f"cross-origin:{network}:{reason}",
                 within=60,
                 action=Action.CROSS_ORIGIN_REFUSED,
                 request=request,
                 detail={
+                    "reason": reason,
                     "origin": request.META.get("HTTP_ORIGIN", "")[:200],
                     "path": request.path_info[:200],
                 },

@@ -3,6 +3,8 @@ OrganizationAPIView, and so goes through the tenancy gate."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -61,9 +63,18 @@ class OrganizationAPIView(ApiView):
 
 
 class OrganizationListView(ApiView):
-    """GET, POST /api/user/organizations"""
+    """GET, POST /api/user/organizations
+
+    Creating an organization spends the caller's ORGANIZATION_CREATE budget (per user, keys
+    and sessions together) on top of the usual ones; listing does not.
+    """
 
     required_scopes = {"GET": "user:read", "POST": "organizations:write"}
+    create_rate_limits = (("ORGANIZATION_CREATE", "user"),)
+
+    @property
+    def rate_limits(self) -> Sequence[tuple[str, str]]:  # type: ignore[override]
+        return self.create_rate_limits if self.request.method == "POST" else ()
 
     def get(self, request: Request) -> Response:
         memberships = Membership.objects.filter(user_id=request.user.pk).select_related(

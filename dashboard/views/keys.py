@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 
@@ -21,6 +22,8 @@ from config.errors import ApiError, RateLimited
 from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
 from dashboard.pages import limit, memberships_of, signed_in, too_many
 
+logger = logging.getLogger(__name__)
+
 PAGE_SIZE = 25
 # Single-use tokens of the create forms this session has been shown. A resubmitted form (a
 # reload of the result page, the back button, a double click) finds its token spent and
@@ -29,6 +32,17 @@ FORM_TOKENS = "dashboard:key-form-tokens"
 MAX_FORM_TOKENS = 10
 SPENT_TOKEN_TTL = 24 * 60 * 60  # longer than a form is likely to stay open
 KEY_ID = re.compile(r"ak_[0-9A-Za-z]{26}")
+# The answer while the cache is down: nothing can tell this post from a second one sent at the
+# same moment, so no key is issued rather than perhaps two.
+CACHE_DOWN = (
+    "Keys cannot be created right now: a service we rely on is unavailable. Nothing was "
+    "created. Please try again in a minute."
+)
+CACHE_DOWN_RETRY_AFTER = 60
+
+
+class FormTokenUnavailable(Exception):
+    """The cache that makes a form token single-use did not answer."""
 
 
 def _issue_form_token(request: HttpRequest) -> str:
@@ -46,7 +60,12 @@ def _spend_form_token(request: HttpRequest, token: str) -> bool:
     request.session[FORM_TOKENS] = tokens
     # The session is read and written whole, so two simultaneous posts of one form would both
     # find the token; the cache's atomic add lets only the first through.
-    return cache.add(f"dashboard:key-form:{token}", 1, timeout=SPENT_TOKEN_TTL)
+    try:
+        return cache.add(f"dashboard:key-form:{token}", 1, timeout=SPENT_TOKEN_TTL)
+    except Exception as exc:  # any backend's connection error: Redis down, say
+        # Unspent after all: the same form can be sent again once the cache answers.
+        request.session[FORM_TOKENS] = [*tokens, token]
+        raise FormTokenUnavailable from exc
 
 
 @signed_in
@@ -103,7 +122,17 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         return too_many(request, "dashboard/api_key_create.html", _form_context(form), exc)
     if not form.is_valid():
         return _render_form(request, form, status=400)
-    if not _spend_form_token(request, form.cleaned_data["nonce"]):
+    try:
+        spent = _spend_form_token(request, form.cleaned_data["nonce"])
+    except FormTokenUnavailable:
+        # Refuse rather than fall back: without the cache's atomic add a double click could
+        # issue two keys. The form comes back as sent, its token unspent, to send again.
+        logger.warning("Cache unavailable: API key form refused", exc_info=True)
+        form.add_error(None, CACHE_DOWN)
+        response = _render_form(request, form, status=503)
+        response["Retry-After"] = str(CACHE_DOWN_RETRY_AFTER)
+        return response
+    if not spent:
         messages.info(
             request,
             "That form was already sent, so no new key was created. A key is shown only "

@@ -1,7 +1,9 @@
-"""The API keys admin: list, filters, search by a pasted key, read-only change page, revoke."""
+"""The API keys admin: list, filters, search, finding a reported key (posted, never in a URL),
+read-only change page, revoke."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -23,6 +25,7 @@ from audit.models import Action, AuditEvent
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:apikeys_apikey_changelist")
+FIND_KEY = reverse("admin:apikeys_apikey_find_key")
 
 
 def change_url(key: ApiKey) -> str:
@@ -171,33 +174,52 @@ def test_search_by_owner_email_name_key_id_and_start(admin_client, keys, term, e
     assert listed_names(response.content.decode()) == expected
 
 
-def test_a_pasted_key_finds_exactly_that_key_and_is_not_shown_back(admin_client, keys):
-    key, raw = keys["expired"]
+def test_the_changelist_offers_a_form_that_posts_a_reported_key(admin_client, keys):
+    response = admin_client.get(CHANGELIST)
 
-    response = admin_client.get(CHANGELIST, {"q": f" {raw} ", "status": "expired"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    form = re.search(
+        r'<form method="post" action="([^"]+)" id="find-key-form"[^>]*>(.*?)</form>', html, re.S
+    )
+    assert form, "no find-key form on the changelist"
+    assert form.group(1) == FIND_KEY
+    assert 'name="csrfmiddlewaretoken"' in form.group(2)
+    assert 'name="key"' in form.group(2)
+    assert "Find a reported key" in html
+    # The search box's help sends a whole key to the form, not to the URL.
+    assert "use “Find a reported key”" in html
 
-    # The page would repeat its search term everywhere, so the key is swapped for its id.
+
+@pytest.mark.parametrize("state", ["active", "expired", "revoked"])
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        pytest.param("{raw}", id="the-key"),
+        pytest.param("  {raw}\n", id="with-whitespace"),
+        pytest.param("X-Api-Key: {raw}", id="a-header-line"),
+        pytest.param("Found in a public gist: {raw} (line 12)", id="a-sentence"),
+    ],
+)
+def test_a_posted_key_leads_to_a_token_free_list_of_exactly_that_key(
+    admin_client, keys, state, pasted
+):
+    key, raw = keys[state]
+
+    response = admin_client.post(FIND_KEY, {"key": pasted.format(raw=raw)})
+
+    # Answered with a URL that names the key by its id, which is no secret.
     assert response.status_code == 302
     location = urlsplit(response["Location"])
     assert location.path == CHANGELIST
-    assert parse_qs(location.query) == {"q": [key.pk], "status": ["expired"]}
+    assert parse_qs(location.query) == {"q": [key.pk]}
     assert raw not in response["Location"]
     followed = admin_client.get(response["Location"])
     assert followed.status_code == 200
     html = followed.content.decode()
-    assert listed_names(html) == {"expired"}
+    assert listed_names(html) == {state}
     assert "1 result" in html
-    assert_no_key_material(html, key, raw)
-
-
-def test_a_pasted_key_is_found_whatever_its_status(admin_client, keys):
-    key, raw = keys["revoked"]
-
-    response = admin_client.get(CHANGELIST, {"q": raw}, follow=True)
-
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert listed_names(html) == {"revoked"}
+    assert f"Found the key you pasted: “{NAMES[state]}” ({key.start}…)." in html
     assert_no_key_material(html, key, raw)
 
 
@@ -217,39 +239,117 @@ def same_lookup_other_secret(raw: str) -> str:
     return forged
 
 
-@pytest.mark.parametrize("mangle", [wrong_checksum, same_lookup_other_secret])
-def test_a_pasted_key_that_is_not_a_real_key_finds_nothing(admin_client, keys, mangle):
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (wrong_checksum, "No API key matches the pasted key."),
+        (same_lookup_other_secret, "No API key matches the pasted key."),
+        (lambda raw: raw[:20], "That is not an API key: paste the whole key, as it was reported."),
+        (lambda raw: "", "That is not an API key: paste the whole key, as it was reported."),
+        (
+            lambda raw: "x" * 5000,
+            "That is not an API key: paste the whole key, as it was reported.",
+        ),
+    ],
+    ids=["wrong-checksum", "same-lookup-other-secret", "truncated", "empty", "junk"],
+)
+def test_a_posted_text_that_is_no_real_key_finds_nothing(admin_client, keys, mangle, message):
     key, raw = keys["active"]
     presented = mangle(raw)
 
-    response = admin_client.get(CHANGELIST, {"q": presented})
+    response = admin_client.post(FIND_KEY, {"key": presented})
 
     assert response.status_code == 302
-    assert presented not in response["Location"]
+    assert response["Location"] == CHANGELIST
     followed = admin_client.get(response["Location"])
     assert followed.status_code == 200
     html = followed.content.decode()
-    assert listed_names(html) == set()
-    assert "0 results" in html
-    assert "No API key matches the pasted key." in html
-    assert presented not in html
+    assert message in html
+    assert listed_names(html) == {"active", "expired", "revoked"}  # the unfiltered list
+    if presented:
+        assert presented not in html
     assert_no_key_material(html, key, raw)
 
 
-def test_get_search_results_finds_a_pasted_key_by_its_digest(operator, keys):
+@pytest.mark.parametrize(
+    "term",
+    [
+        pytest.param("{raw}", id="the-key"),
+        pytest.param(" {raw} ", id="with-spaces"),
+        pytest.param("key {raw}", id="inside-other-text"),
+        pytest.param("{wrong}", id="wrong-checksum"),
+    ],
+)
+def test_a_whole_key_in_the_search_box_is_neither_looked_up_nor_shown(admin_client, keys, term):
+    key, raw = keys["expired"]
+    term = term.format(raw=raw, wrong=wrong_checksum(raw))
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(CHANGELIST, {"q": term, "status": "expired"})
+
+    # Not looked up: no query asked for the key's lookup id.
+    assert not [q for q in queries if key.lookup in q["sql"]]
+    # The key goes no further than this URL: the answer drops it and keeps the filters.
+    assert response.status_code == 302
+    location = urlsplit(response["Location"])
+    assert location.path == CHANGELIST
+    assert parse_qs(location.query) == {"status": ["expired"]}
+    followed = admin_client.get(response["Location"])
+    assert followed.status_code == 200
+    html = followed.content.decode()
+    assert "A whole key is not searched for in the search box" in html
+    assert "Paste it into “Find a reported key” instead." in html
+    assert_no_key_material(html, key, raw)
+    assert term.strip() not in html
+
+
+def test_get_search_results_never_looks_a_key_up(operator, keys, django_assert_num_queries):
     model_admin = ApiKeyAdmin(ApiKey, admin.site)
     request = RequestFactory().get(CHANGELIST)
     request.user = operator
+    _key, raw = keys["active"]
+
+    with django_assert_num_queries(0):
+        found, may_have_duplicates = model_admin.get_search_results(
+            request, ApiKey.objects.all(), raw
+        )
+        assert list(found) == []
+    assert may_have_duplicates is False
+
+
+def test_the_find_key_form_takes_only_a_post(admin_client, keys):
+    _key, raw = keys["active"]
+
+    response = admin_client.get(FIND_KEY, {"key": raw})
+
+    assert response.status_code == 405
+    assert raw not in response.content.decode()
+
+
+def test_the_find_key_form_needs_its_csrf_token(operator, keys):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator)
     key, raw = keys["active"]
 
-    found, may_have_duplicates = model_admin.get_search_results(request, ApiKey.objects.all(), raw)
-    forged, _ = model_admin.get_search_results(
-        request, ApiKey.objects.all(), same_lookup_other_secret(raw)
-    )
+    response = client.post(FIND_KEY, {"key": raw})
 
-    assert [k.pk for k in found] == [key.pk]
-    assert may_have_duplicates is False
-    assert list(forged) == []
+    assert response.status_code == 403
+    assert raw not in response.content.decode()
+    assert key.pk not in response.get("Location", "")
+
+
+def test_the_find_key_form_is_for_operators_only(client, keys, user_factory):
+    _key, raw = keys["active"]
+    anonymous = client.post(FIND_KEY, {"key": raw})
+    staff_without_permission = Client()
+    staff_without_permission.force_login(user_factory(is_staff=True))
+
+    refused = staff_without_permission.post(FIND_KEY, {"key": raw})
+
+    assert anonymous.status_code == 302
+    assert urlsplit(anonymous["Location"]).path == reverse("admin:login")
+    assert refused.status_code == 403
+    assert raw not in refused.content.decode()
 
 
 def test_the_change_page_shows_the_key_without_its_digest_or_lookup(admin_client, keys):

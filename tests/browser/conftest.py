@@ -64,3 +64,18 @@ def page(chromium: object) -> Iterator[object]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def csp_violations(page: object) -> list[str]:
+    """Every Content-Security-Policy violation Chromium reports on the page's console, across
+    navigations: a blocked inline script or style, a script or style from elsewhere."""
+    seen: list[str] = []
+
+    def listen(message: object) -> None:
+        text = message.text  # type: ignore[attr-defined]
+        if "Content Security Policy" in text:
+            seen.append(f"{page.url}: {text}")  # type: ignore[attr-defined]
+
+    page.on("console", listen)  # type: ignore[attr-defined]
+    return seen

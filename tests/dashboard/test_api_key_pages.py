@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time, timedelta
+from importlib import import_module
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.cache.backends.base import BaseCache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -933,9 +937,8 @@ def test_a_membership_lost_while_issuing_gives_the_form_back(client, team, monke
 def test_concurrent_submissions_of_one_form_create_one_key(client):
     # Two requests of a double click that both loaded the session before either saved it:
     # the second one sees the session as it was before the first spent the nonce.
-    from django.contrib.sessions.models import Session
-
     data = form_data(client)
+    Session = import_module(django_settings.SESSION_ENGINE).SessionStore.get_model_class()
     session = Session.objects.get()
     before = session.session_data
 
@@ -946,6 +949,78 @@ def test_concurrent_submissions_of_one_form_create_one_key(client):
     assert first.status_code == 200
     assert second.status_code == 302, "the same form issued a second key"
     assert ApiKey.objects.count() == 1
+
+
+class DownCache(BaseCache):
+    """A cache whose server does not answer, as when Redis is down."""
+
+    def __init__(self, location: str, params: dict[str, Any]) -> None:
+        super().__init__(params)
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise redis.exceptions.ConnectionError("Error 111 connecting to redis. Refused.")
+
+    add = get = set = touch = delete = has_key = incr = clear = _refuse
+    get_many = set_many = delete_many = _refuse
+
+
+@pytest.fixture
+def cache_switch(settings):
+    """Take the cache down (True) or bring it back (False)."""
+    working = settings.CACHES
+
+    def down(is_down: bool) -> None:
+        settings.CACHES = {"default": {"BACKEND": f"{__name__}.DownCache"}} if is_down else working
+
+    return down
+
+
+def test_with_the_cache_down_no_key_is_issued_and_the_form_comes_back(client, cache_switch):
+    data = form_data(client, name="During the outage")
+    cache_switch(True)
+
+    # A double click while the cache is down: neither post can be told from the other.
+    responses = [client.post(CREATE_URL, data) for _ in range(2)]
+
+    for response in responses:
+        assert response.status_code == 503
+        assert response["Retry-After"] == "60"
+        body = html(response)
+        assert (
+            "Keys cannot be created right now: a service we rely on is unavailable. Nothing "
+            "was created. Please try again in a minute."
+        ) in body
+        assert 'value="During the outage"' in body  # the form as it was sent
+        assert RAW_KEY.search(body) is None
+        assert nonce_of(response) == data["nonce"]  # unspent: nothing was created with it
+    assert ApiKey.objects.count() == 0
+    # Once the cache is back, the form as it came back creates exactly one key.
+    cache_switch(False)
+    retry = client.post(CREATE_URL, data)
+    again = client.post(CREATE_URL, data)
+    assert retry.status_code == 200
+    assert RAW_KEY.search(shown_key(retry))
+    assert again.status_code == 302
+    assert ApiKey.objects.get().name == "During the outage"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("get", LIST_URL, 200), ("get", CREATE_URL, 200), ("post", "revoke", 302)],
+)
+def test_the_other_key_pages_work_with_the_cache_down(
+    client, owner, api_key_factory, cache_switch, method, path, status
+):
+    key, _raw = api_key_factory(user=owner, name="Old key")
+    cache_switch(True)
+
+    response = getattr(client, method)(revoke_url(key) if path == "revoke" else path)
+
+    assert response.status_code == status
+    if method == "post":
+        assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+    else:
+        assert "API key" in html(response)
 
 
 def test_expiry_choices_below_the_minimum_lifetime_are_not_offered(client, settings):
