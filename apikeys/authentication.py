@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from apikeys import cache as warm_cache
@@ -16,6 +17,7 @@ from apikeys import conf, crypto
 from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record_once
+from config.clientip import client_ip, ip_identity
 from config.errors import KeyExpired, KeyInvalid, KeyRevoked
 from tenants.models import Membership
 
@@ -37,7 +39,8 @@ def presented_key(meta: Mapping[str, Any]) -> str | None:
 
 class ApiKeyAuthentication(BaseAuthentication):
     """Authenticate a request by its API key, in one indexed query and, usually, no write;
-    with the warm-key cache (apikeys/cache.py), in one cache round trip and no query.
+    a read (GET, HEAD, OPTIONS) with a warm key (apikeys/cache.py), in one cache round trip
+    and no query.
 
     Returns None when the request presents no key, so the session may authenticate it; a
     request that presents a key is never authenticated any other way: a bad key is 401.
@@ -51,12 +54,19 @@ class ApiKeyAuthentication(BaseAuthentication):
         parsed = crypto.parse(raw, conf.prefix())
         if parsed is None:
             raise KeyInvalid()  # wrong shape or checksum: refused before any query
-        key, storable = warm_cache.get(parsed.lookup) if warm_cache.enabled() else (None, False)
+        # Only a read may be decided by the warm-key cache. A write reads the key and its
+        # owner here, and the membership in the tenancy gate, from the database: nothing the
+        # cache holds, or fails to withdraw, lets a revoked key, a deactivated owner or a
+        # removed member write once the change has committed.
+        readable = request.method in SAFE_METHODS and warm_cache.enabled()
+        key, storable = warm_cache.get(parsed.lookup) if readable else (None, False)
         cached = key is not None
         if key is None:
-            # The owner's password hash is never needed here, nor ever copied to the cache.
+            read_at = warm_cache.timer()  # an entry's age counts from before the read
+            # The owner's password hash is never needed here, nor ever copied to the cache;
+            # nor is the pinned organization's row: the tenancy gate reads what it needs.
             key = (
-                ApiKey.objects.select_related("user", "organization")
+                ApiKey.objects.select_related("user")
                 .defer("user__password")
                 .filter(lookup=parsed.lookup)
                 .first()
@@ -67,27 +77,42 @@ class ApiKeyAuthentication(BaseAuthentication):
         # The caller holds the real key, so saying why it stopped working leaks nothing.
         now = timezone.now()
         if key.is_revoked or key.is_expired(now):
-            audit_record_once(
-                once_key=f"refused:{key.pk}",
-                within=60,
-                action=Action.KEY_REFUSED,
-                actor=key.user,
-                api_key=key,
-                organization_id=key.organization_id,
-                target=key,
-                detail={"reason": "revoked" if key.is_revoked else "expired"},
-            )
+            refusal_record(request, key, "revoked" if key.is_revoked else "expired")
             raise KeyRevoked() if key.is_revoked else KeyExpired()
         if not key.user.is_active:
             raise KeyInvalid()
         if storable and not cached:
             key.cached_roles, key.cached_plans = roles_of(key)
+            key.cached_at = read_at
+        # Stored again when lastUsedAt moved, with the age it had: never made younger.
         if record_use(key, now) or (storable and not cached):
             warm_cache.put(key)
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+def refusal_record(request: Request, key: ApiKey, reason: str) -> None:
+    """Audit a revoked or expired key's use at most once a minute per client network and
+    reason. Anyone holding old keys can send them at will, and one row per key would let a
+    handful of leaked keys write a row each a minute, forever; the rows that remain still say
+    that a dead key was tried, from where, and (the first one's) which.
+
+    Malformed and unknown keys (KEY_INVALID) leave no row: they name no account, key or
+    organization, only an address, and the per-IP rate limit that every failing credential
+    spends already records a flood of them (`access.rate_limited`, once a window)."""
+    network = ip_identity(client_ip(getattr(request, "_request", request)))
+    audit_record_once(
+        once_key=f"key-refused:{reason}:{network}",
+        within=60,
+        action=Action.KEY_REFUSED,
+        actor=key.user,
+        api_key=key,
+        organization_id=key.organization_id,
+        target=key,
+        detail={"reason": reason},
+    )
 
 
 def roles_of(key: ApiKey) -> tuple[dict[str, str], dict[str, str]]:

@@ -5,16 +5,25 @@ round trip. It is on only when APIKEYS["CACHE_TIMEOUT"] is positive, which by de
 CACHE_URL names Redis: an entry held in one worker's memory could not be withdrawn from the
 others.
 
-Revocation, expiry, deactivation and membership changes still take effect on the very next
-request, in every worker:
-- expiry is checked on every request against the cached expiry time;
-- every saved or deleted key, user, membership or organization (signals below) writes, once
-  its transaction commits, a *tombstone* for each affected key. A tombstone makes the key's
-  entry count as absent, so the next request reads the database. Tombstones rather than
-  deletes, because a request that read the database just before the change may store its
-  stale entry just after it; a tombstone outlives any such entry (it lives TOMBSTONE_MARGIN
-  seconds longer, more than any request takes), and no entry is stored while one stands;
-- the entry keeps the key's digest, so a hit still needs the presented key to match it.
+What an entry may decide, and for how long:
+- only reads (GET, HEAD, OPTIONS) are served from it. A write is authenticated and admitted
+  from the database on every request (apikeys/authentication.py), so no state of the cache
+  can let a revoked key, a deactivated owner or a removed member write after the change;
+- an entry is trusted for at most CACHE_TIMEOUT seconds after its row was *read from the
+  database*, by the age it carries (`cached_at`), whatever the cache's own expiry does: a
+  cache that cannot delete or expire it (a full Redis with `noeviction` refuses writes, a
+  read-only replica after a failover serves what it holds) still cannot keep a change from
+  reads for longer. That is the bound: a revocation, deactivation or removal stops reads
+  CACHE_TIMEOUT seconds after it commits at the latest (plus the clock skew between the
+  application servers, whose clocks stamp and judge the age);
+- normally much sooner: every saved or deleted key, user, membership or organization (signals
+  below) writes, once its transaction commits, a *tombstone* for each affected key, which
+  makes the key's entry count as absent, so the next request reads the database. Tombstones
+  rather than deletes, because a request that read the database just before the change may
+  store its stale entry just after it; the tombstone outlives any entry read before the change
+  (it lives CACHE_TIMEOUT + TOMBSTONE_MARGIN seconds), and no entry is stored while one stands;
+- expiry is checked on every request against the cached expiry time, and the entry keeps the
+  key's digest, so a hit still needs the presented key to match it.
 
 A cache failure is treated as a miss: authentication never depends on the cache.
 """
@@ -22,7 +31,9 @@ A cache failure is treated as a miss: authentication never depends on the cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.cache import cache
@@ -35,7 +46,8 @@ from apikeys.models import ApiKey
 
 logger = logging.getLogger(__name__)
 
-TOMBSTONE_MARGIN = 60  # seconds; longer than any request may run (gunicorn's timeout is 30)
+TOMBSTONE_MARGIN = 60  # seconds; covers clock skew between the servers and the cache
+timer: Callable[[], float] = time.time  # the clock that stamps and judges an entry's age
 
 
 def enabled() -> bool:
@@ -51,7 +63,10 @@ def _tombstone(lookup: str) -> str:
 
 
 def get(lookup: str) -> tuple[ApiKey | None, bool]:
-    """(cached key or None, whether an entry may be stored now) in one round trip."""
+    """(cached key or None, whether an entry may be stored now) in one round trip.
+
+    An entry whose row was read CACHE_TIMEOUT seconds ago or more is a miss, even if the
+    cache still holds it."""
     try:
         found = cache.get_many([_entry(lookup), _tombstone(lookup)])
     except Exception:
@@ -59,15 +74,31 @@ def get(lookup: str) -> tuple[ApiKey | None, bool]:
         return None, False
     if _tombstone(lookup) in found:
         return None, False
-    return found.get(_entry(lookup)), True
+    key = found.get(_entry(lookup))
+    if key is None or _remaining(key) <= 0:
+        return None, True
+    return key, True
 
 
 def put(key: ApiKey) -> None:
-    """Store a verified key with its `user` and `cached_roles` ({organization id: role})."""
+    """Store a verified key with its `user`, `cached_roles` ({organization id: role}),
+    `cached_plans` and `cached_at` (when its row was read from the database). The entry lives
+    only what is left of CACHE_TIMEOUT since then: storing it again (after lastUsedAt moved)
+    never makes it younger."""
+    remaining = _remaining(key)
+    if remaining <= 0:
+        return
     try:
-        cache.set(_entry(key.lookup), key, timeout=conf.setting("CACHE_TIMEOUT"))
+        cache.set(_entry(key.lookup), key, timeout=math.ceil(remaining))
     except Exception:
         logger.warning("API key cache unavailable; entry not stored", exc_info=True)
+
+
+def _remaining(key: ApiKey) -> float:
+    """Seconds the entry may still be trusted; 0 or less once it is too old to be."""
+    if key.cached_at is None:
+        return 0
+    return key.cached_at + conf.setting("CACHE_TIMEOUT") - timer()
 
 
 def forget(lookups: Iterable[str]) -> None:
@@ -81,7 +112,15 @@ def forget(lookups: Iterable[str]) -> None:
         try:
             cache.set_many({_tombstone(lookup): 1 for lookup in lookups}, timeout=timeout)
         except Exception:
-            logger.error("API key cache unavailable; tombstones not written", exc_info=True)
+            # Writes still go to the database; reads may be served from the old entries
+            # for what is left of their CACHE_TIMEOUT.
+            logger.error(
+                "API key cache unavailable; tombstones not written: %d key(s) may keep "
+                "reading for up to %ss",
+                len(lookups),
+                conf.setting("CACHE_TIMEOUT"),
+                exc_info=True,
+            )
 
     transaction.on_commit(write)
 

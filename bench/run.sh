@@ -83,6 +83,8 @@ export RATELIMIT_KEY="${RATELIMIT_KEY:-1000000000/min}" RATELIMIT_ANON="${RATELI
 BENCH_PLANS='{"free": {"key": "1000000000/min", "organization": "1000000000/min"}}'
 export RATELIMIT_PLANS="${RATELIMIT_PLANS:-$BENCH_PLANS}"
 export DEBUG=false ALLOWED_HOSTS=127.0.0.1 SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0
+# Production settings refuse to start without the public address (links in emails use it).
+export PUBLIC_URL="${PUBLIC_URL:-http://127.0.0.1}"
 export LOG_LEVEL=WARNING
 SECRET_KEY="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(50))')"
 export SECRET_KEY

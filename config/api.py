@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from config.throttling import enforce, request_policies
+from tenants.access import pinned_organization_plan
 
 
 class ApiView(APIView):
@@ -34,15 +35,25 @@ class ApiView(APIView):
         except AuthenticationFailed:
             enforce(request, request_policies(request))
             raise
-        organization = None
-        if request.auth is not None and getattr(self, "tenant_scoped", False):
-            # A key on a tenant route counts against the organization's plan, but only once
-            # the tenancy gate has admitted it: no one can spend another tenant's budget.
-            try:
-                organization = self.organization_plan()
-            except APIException:
-                enforce(request, request_policies(request, self.rate_limits))
-                raise
+        try:
+            organization = self.charged_organization(request)
+        except APIException:
+            enforce(request, request_policies(request, self.rate_limits))
+            raise
         enforce(request, request_policies(request, self.rate_limits, organization))
         self.check_permissions(request)
         self.check_throttles(request)
+
+    def charged_organization(self, request: Request) -> tuple[str, str] | None:
+        """(id, plan) of the organization whose plan budgets a key request spends, or None.
+
+        Only the tenancy gate names it, so no one spends the budget of an organization they
+        do not belong to: on a tenant route, the URL's organization once the gate admits the
+        caller (a refusal propagates, and the request counts against its key alone); on any
+        other route, a pinned key's organization while its owner is still a member there. A
+        session spends its user's budget, whatever the route."""
+        if request.auth is None:
+            return None
+        if getattr(self, "tenant_scoped", False):
+            return self.organization_plan()
+        return pinned_organization_plan(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from config.errors import NotOrganizationMember, OrganizationMismatch
@@ -12,15 +13,15 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     """Return the caller's membership in the organization named by the URL.
 
     A key pinned to another organization is refused first, with no query. Then one indexed
-    query (membership joined to its organization), or none for a key from the warm-key cache
-    (the membership's `organization` is then loaded only if a view asks for it). An
-    organization that does not exist answers exactly like one the caller does not belong
-    to, so ids cannot be probed.
+    query (membership joined to its organization), or none for a read by a key from the
+    warm-key cache (the membership's `organization` is then loaded only if a view asks for
+    it). A write is always admitted from the database. An organization that does not exist
+    answers exactly like one the caller does not belong to, so ids cannot be probed.
     """
     key = request.auth
     if key is not None and key.organization_id and key.organization_id != organization_id:
         raise OrganizationMismatch()
-    roles = getattr(key, "cached_roles", None)
+    roles = _cached_roles(request)
     if roles is not None:  # from the warm-key cache: no query
         if organization_id not in roles:
             raise NotOrganizationMember()
@@ -41,3 +42,30 @@ def membership_of(user_id: str, organization_id: str) -> Membership:
     if membership is None:
         raise NotOrganizationMember()
     return membership
+
+
+def pinned_organization_plan(request: Request) -> tuple[str, str] | None:
+    """(id, plan) of the organization a key is pinned to, once the gate admits its owner
+    there; None for a request without a pinned key, and for a key whose owner has left the
+    organization: that key spends no budget of the organization's, only its own.
+
+    Costs no query for a read by a warm key; otherwise the gate's one query."""
+    key = request.auth
+    if key is None or not key.organization_id:
+        return None
+    try:
+        membership = membership_for_request(request, key.organization_id)
+    except NotOrganizationMember:
+        return None
+    plans = key.cached_plans if _cached_roles(request) is not None else None
+    if plans is not None:
+        return membership.organization_id, plans[membership.organization_id]
+    return membership.organization_id, membership.organization.plan
+
+
+def _cached_roles(request: Request) -> dict[str, str] | None:
+    """The warm-key cache's snapshot of the key owner's roles, when it may decide: for a read
+    only. Authentication gives a write none; the gate does not rely on that alone."""
+    if request.method not in SAFE_METHODS:
+        return None
+    return getattr(request.auth, "cached_roles", None)

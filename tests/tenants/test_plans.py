@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.ratelimit import Rate
-from tenants.models import Organization
+from tenants.models import Membership, Organization
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +128,43 @@ def test_a_pinned_key_counts_against_its_organization_everywhere(
     assert statuses == [200, 200, 429]
 
 
+REMOVED_MEMBERS_ROUTES = [
+    pytest.param("/api/user/me", 200, "OK", id="account-route"),
+    pytest.param("/api/auth/status", 200, "OK", id="status"),
+    pytest.param(projects_url, 403, "NOT_ORGANIZATION_MEMBER", id="tenant-route"),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("warm", [False, True], ids=["database", "warm-key-cache"])
+@pytest.mark.parametrize(("route", "status", "code"), REMOVED_MEMBERS_ROUTES)
+def test_a_removed_members_pinned_key_never_spends_the_organizations_budget(
+    key_client, api_key_factory, team, plans, settings, route, status, code, warm
+):
+    # The pin says where a key may act, not that its owner still belongs there: once the
+    # owner has left, the key spends its own budget (RATELIMIT_KEY), never the plan's.
+    settings.APIKEYS = {**settings.APIKEYS, "CACHE_TIMEOUT": 300 if warm else 0}
+    settings.RATELIMITS = {**settings.RATELIMITS, "KEY": Rate.parse("50/min")}
+    plans(free=("100/min", "3/min"))
+    organization = team["organization"]
+    _key, raw = api_key_factory(
+        user=team["member"], scopes=["user:read", "projects:read"], organization=organization
+    )
+    former = key_client(raw)
+    if warm:
+        assert former.get("/api/user/me").status_code == 200  # spends 1 of the 3, as a member
+    Membership.objects.get(user=team["member"], organization=organization).delete()
+    url = route(organization) if callable(route) else route
+
+    responses = [former.get(url) for _ in range(4)]
+    member = key_client(api_key_factory(user=team["admin"], scopes=["projects:read"])[1])
+    afterwards = [member.get(projects_url(organization)).status_code for _ in range(2)]
+
+    assert [(r.status_code, r.json()["code"]) for r in responses] == [(status, code)] * 4
+    assert responses[-1]["RateLimit-Policy"] == '"key";q=50;w=60'
+    assert afterwards == [200, 200]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_plan_change_reaches_warm_keys_at_once(
     key_client, api_key_factory, team, plans, settings
@@ -154,3 +191,32 @@ def test_operators_choose_the_plan_from_the_configured_ones(client, user_factory
     assert page.status_code == 200
     assert b'<option value="team"' in page.content
     assert b'<option value="free" selected' in page.content
+
+
+@pytest.mark.parametrize(
+    ("cache_timeout", "queries"), [(0, 3), (300, 1)], ids=["database", "warm-key-cache"]
+)
+def test_query_budget_of_a_pinned_key_on_an_account_route(
+    key_client,
+    api_key_factory,
+    team,
+    settings,
+    cache_timeout,
+    queries,
+    django_assert_max_num_queries,
+):
+    settings.APIKEYS = {**settings.APIKEYS, "CACHE_TIMEOUT": cache_timeout}
+    _key, raw = api_key_factory(
+        user=team["member"], scopes=["user:read"], organization=team["organization"]
+    )
+    client = key_client(raw)
+    assert client.get("/api/user/me").status_code == 200  # lastUsedAt recorded; warm if on
+
+    # From the database: 1. the key joined to its owner; 2. the gate, before the budget is
+    # chosen: the owner's membership in the pinned organization, joined to it for its plan;
+    # 3. organizationCount. Warm: organizationCount only, the entry's roles and plans admit it.
+    with django_assert_max_num_queries(queries):
+        response = client.get("/api/user/me")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["id"] == team["member"].pk
