@@ -14,7 +14,9 @@ workers, and it is one round trip however many policies apply. Elsewhere (the lo
 cache: one process), the same happens under a process-wide lock.
 
 If the cache fails, requests are allowed (fail open) and a warning is logged at most once a
-minute: a limiter outage must not become an API outage.
+minute: a limiter outage must not become an API outage. Callers that guard against guessing
+(failed sign-ins) ask for `local_fallback`: their counters then live in this process until
+the cache is back, so guessing stays bounded (by the limit times the number of processes).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ImproperlyConfigured
 
 logger = logging.getLogger(__name__)
@@ -72,6 +75,17 @@ if allowed == 1 and cost > 0 then
 end
 table.insert(counts, 1, allowed)
 return counts
+"""
+
+# KEYS: the counters. ARGV: how much to give back. Never below zero, never creating a key.
+_RELEASE_SCRIPT = """
+for _, key in ipairs(KEYS) do
+  local count = tonumber(redis.call('GET', key) or '0')
+  if count > 0 then
+    redis.call('DECRBY', key, math.min(count, tonumber(ARGV[1])))
+  end
+end
+return 1
 """
 
 
@@ -134,30 +148,44 @@ class _Warner:
 
 _warn = _Warner()
 _lock = threading.Lock()
+# This process's own counters, for policies that must stay bounded while the cache is down.
+_local = LocMemCache("latchkey-ratelimit-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
 
 
 def _counter_name(policy: Policy, window_start: int) -> str:
     return f"rl:{policy.name}:{policy.identity}:{policy.rate.window}:{window_start}"
 
 
-_scripts: dict[int, object] = {}
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def _script(client: object, source: str) -> object:
+    """The script registered on this client: EVALSHA, loading it once per server connection."""
+    script = _scripts.get((id(client), source))
+    if script is None:
+        script = _scripts[(id(client), source)] = client.register_script(source)  # type: ignore[attr-defined]
+    return script
 
 
 def _count(keys: list[str], policies: Sequence[Policy], cost: int) -> tuple[bool, list[int]]:
     script_client = getattr(cache, "script_client", None)  # config.cache.RedisCache
     if script_client is not None:
-        client = script_client()
-        script = _scripts.get(id(client))
-        if script is None:  # EVALSHA, loading the script once per server connection
-            script = _scripts[id(client)] = client.register_script(_SCRIPT)
         args: list[int] = [cost]
         for policy in policies:
             args += [policy.rate.limit, policy.rate.window + TTL_MARGIN]
         full_keys = [cache.make_and_validate_key(key) for key in keys]
-        allowed, *counts = script(keys=full_keys, args=args)
+        allowed, *counts = _script(script_client(), _SCRIPT)(keys=full_keys, args=args)  # type: ignore[operator]
         return bool(allowed), [int(c) for c in counts]
-    with _lock:  # one process: the local-memory cache
-        found = cache.get_many(keys)
+    return _count_in(cache, keys, policies, cost)
+
+
+def _count_in(
+    store: object, keys: list[str], policies: Sequence[Policy], cost: int
+) -> tuple[bool, list[int]]:
+    """The same check in a cache local to this process (the local-memory cache, or the
+    fallback counters), under a process-wide lock."""
+    with _lock:
+        found = store.get_many(keys)  # type: ignore[attr-defined]
         counts = [int(found.get(key, 0)) for key in keys]
         allowed = all(
             (count < p.rate.limit) if cost == 0 else (count + cost <= p.rate.limit)
@@ -166,23 +194,37 @@ def _count(keys: list[str], policies: Sequence[Policy], cost: int) -> tuple[bool
         if allowed and cost > 0:
             counts = [count + cost for count in counts]
             for key, count, policy in zip(keys, counts, policies, strict=True):
-                cache.set(key, count, timeout=policy.rate.window + TTL_MARGIN)
+                store.set(key, count, timeout=policy.rate.window + TTL_MARGIN)  # type: ignore[attr-defined]
         return allowed, counts
 
 
-def check(policies: Sequence[Policy], *, cost: int = 1) -> Outcome | None:
+def _keys(policies: Sequence[Policy], now: float) -> tuple[list[int], list[str]]:
+    starts = [int(now // p.rate.window) * p.rate.window for p in policies]
+    return starts, [_counter_name(p, start) for p, start in zip(policies, starts, strict=True)]
+
+
+def check(
+    policies: Sequence[Policy],
+    *,
+    cost: int = 1,
+    local_fallback: bool = False,
+    now: float | None = None,
+) -> Outcome | None:
     """Count one request (`cost` 1) against every policy, or only look (`cost` 0: refused if
-    any policy is already exhausted). Returns None if there is no policy or the cache failed."""
+    any policy is already exhausted), in the windows of `now` (the current time by default).
+    Returns None if there is no policy, or if the cache failed and `local_fallback` is off;
+    with it on, this process's own counters decide."""
     if not policies:
         return None
-    now = timer()
-    starts = [int(now // p.rate.window) * p.rate.window for p in policies]
-    keys = [_counter_name(p, start) for p, start in zip(policies, starts, strict=True)]
+    now = timer() if now is None else now
+    starts, keys = _keys(policies, now)
     try:
         allowed, counts = _count(keys, policies, cost)
     except Exception:
         _warn()
-        return None
+        if not local_fallback:
+            return None
+        allowed, counts = _count_in(_local, keys, policies, cost)
     outcomes = [
         Outcome(
             allowed=allowed or count + max(cost, 1) <= p.rate.limit,
@@ -197,3 +239,31 @@ def check(policies: Sequence[Policy], *, cost: int = 1) -> Outcome | None:
         refused = [o for o in outcomes if not o.allowed]
         return max(refused, key=lambda o: o.reset)
     return min(outcomes, key=lambda o: (o.remaining, o.reset))
+
+
+def release(policies: Sequence[Policy], *, at: float, cost: int = 1) -> None:
+    """Give back what check(now=at) counted (a sign-in attempt counted as a failure up front
+    turned out to succeed), in the windows it was counted in, even if a window has ended
+    since. Never below zero."""
+    if not policies:
+        return
+    _starts, keys = _keys(policies, at)
+    try:
+        script_client = getattr(cache, "script_client", None)
+        if script_client is not None:
+            full_keys = [cache.make_and_validate_key(key) for key in keys]
+            _script(script_client(), _RELEASE_SCRIPT)(keys=full_keys, args=[cost])  # type: ignore[operator]
+            return
+        _release_in(cache, keys, policies, cost)
+    except Exception:
+        _warn()
+        _release_in(_local, keys, policies, cost)
+
+
+def _release_in(store: object, keys: list[str], policies: Sequence[Policy], cost: int) -> None:
+    with _lock:
+        found = store.get_many(keys)  # type: ignore[attr-defined]
+        for key, policy in zip(keys, policies, strict=True):
+            count = int(found.get(key, 0))
+            if count > 0:
+                store.set(key, max(0, count - cost), timeout=policy.rate.window + TTL_MARGIN)  # type: ignore[attr-defined]

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from accounts.identity import canonical_email
 from audit.models import Action
 from audit.services import audit_record_once
 from config import ratelimit
 from config.clientip import client_ip, ip_identity
 from config.errors import RateLimited
-from config.ratelimit import Outcome, Policy, Rate, check
+from config.ratelimit import Outcome, Policy, Rate, check, release
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -33,15 +34,15 @@ def request_policies(
     """Every /api/ request: per key when a key authenticated it, per user for a session, per
     client IP when anonymous; then the view's own tighter policies, e.g. ("SIGNUP", "ip").
 
-    A key that acts for an organization (the one it is pinned to, or the URL's, given as
-    `organization` = (id, plan) once the tenancy gate admitted it) counts against its plan:
-    the plan's per-key budget, and the plan's budget for the organization's keys together.
+    A key request counts against an organization's plan (the plan's per-key budget, and its
+    budget for the organization's keys together) only when given that `organization` =
+    (id, plan), which only the tenancy gate names, once it has admitted the caller
+    (ApiView.charged_organization). Nothing the key carries is enough: its pin says where it
+    may act, not that its owner still belongs there.
     """
     limits = settings.RATELIMITS
     key, user = request.auth, request.user
     ip = ip_identity(client_ip(request._request))
-    if key is not None and organization is None and key.organization_id:
-        organization = (key.organization_id, key.organization.plan)
     if key is not None and organization is not None:
         budgets = plan_budgets(organization[1])
         policies = [
@@ -69,28 +70,55 @@ def named_policy(request: Request | Any, name: str, per: str) -> Policy:
     return Policy(name.lower(), f"{per}:{identity}", settings.RATELIMITS[name])
 
 
-def signin_failure_policies(request: Request | Any, email: str) -> list[Policy]:
-    """Failed sign-ins, per account (the normalised email, digested: no address in a cache
-    key) and per client IP."""
+def account_identity(email: str) -> str:
+    """The key that counts for an address in limits and locks: a digest of its canonical form
+    (so no look-alike spelling gets a budget of its own, and no address sits in a cache key)."""
+    return hashlib.sha256(canonical_email(email).encode()).hexdigest()[:32]
+
+
+def signin_failure_policies(
+    request: Request | Any, email: str, *, known_device: bool = False
+) -> list[Policy]:
+    """Failed sign-ins: per (account, client network), per client network, and per account
+    across every network, a much higher ceiling. A browser that has signed in to the account
+    before (a known device) is exempt from that ceiling, so guessing from elsewhere cannot
+    lock the owner out of their own browser."""
     limits = settings.RATELIMITS
-    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    account = account_identity(email)
     ip = ip_identity(client_ip(getattr(request, "_request", request)))
-    return [
-        Policy("signin-failures-account", account, limits["SIGNIN_FAILURES_ACCOUNT"]),
+    policies = [
+        Policy(
+            "signin-failures-account-ip", f"{account}:{ip}", limits["SIGNIN_FAILURES_ACCOUNT_IP"]
+        ),
         Policy("signin-failures-ip", ip, limits["SIGNIN_FAILURES_IP"]),
     ]
+    if not known_device:
+        policies.append(
+            Policy("signin-failures-account", account, limits["SIGNIN_FAILURES_ACCOUNT"])
+        )
+    return policies
 
 
-def enforce(request: Request | Any, policies: Sequence[Policy], *, cost: int = 1) -> None:
+def enforce(
+    request: Request | Any,
+    policies: Sequence[Policy],
+    *,
+    cost: int = 1,
+    local_fallback: bool = False,
+    headers: bool = True,
+    now: float | None = None,
+) -> None:
     """Count the request (or, with cost 0, only look); refuse it with 429 if any policy is
-    exhausted. The outcome is kept on the request for the X-RateLimit-* headers."""
+    exhausted. The outcome is kept on the request for the X-RateLimit-* headers (unless
+    `headers` is off: a sign-in failure budget is not the request's own budget).
+    `local_fallback` keeps counting in this process while the cache is down."""
     if not settings.RATELIMITS["ENABLED"]:
         return
-    outcome = check(policies, cost=cost)
+    outcome = check(policies, cost=cost, local_fallback=local_fallback, now=now)
     if outcome is None:
         return
     http_request = getattr(request, "_request", request)
-    if cost or not outcome.allowed:
+    if (cost and headers) or not outcome.allowed:
         http_request.ratelimit = outcome
     if not outcome.allowed:
         policy = outcome.policy
@@ -111,10 +139,33 @@ def enforce(request: Request | Any, policies: Sequence[Policy], *, cost: int = 1
         raise RateLimited(outcome)
 
 
-def record(policies: Sequence[Policy]) -> None:
-    """Count an event (a failed sign-in) without refusing the request that caused it."""
+def failure_spend(request: Request | Any, policies: Sequence[Policy]) -> float:
+    """Count an attempt as a failure before the password is checked: atomically, so that N
+    concurrent guesses against a budget of 5 check at most 5 passwords, and still bounded by
+    this process's own counters while the cache is down. RateLimited once spent. Returns
+    the time it was counted at, for failure_refund."""
+    at = ratelimit.timer()
+    enforce(request, policies, local_fallback=True, headers=False, now=at)
+    return at
+
+
+def failure_refund(policies: Sequence[Policy], at: float) -> None:
+    """The attempt failure_spend counted at `at` succeeded: it was no failure. It is given
+    back in the windows it was counted in."""
     if settings.RATELIMITS["ENABLED"]:
-        check(policies)
+        release(policies, at=at)
+
+
+def email_recipient_allowed(email: str) -> bool:
+    """Count one verification or reset mail to this address (by its canonical form, whoever
+    asks and from however many networks); False once the address's budget is spent."""
+    if not settings.RATELIMITS["ENABLED"]:
+        return True
+    policy = Policy(
+        "email-recipient", account_identity(email), settings.RATELIMITS["EMAIL_RECIPIENT"]
+    )
+    outcome = check([policy])
+    return outcome is None or outcome.allowed
 
 
 def rate_limit_headers(outcome: Outcome) -> dict[str, str]:

@@ -143,7 +143,8 @@ def test_an_api_key_cannot_change_the_password(key_client, api_key_factory, scop
 
 
 def test_wrong_passwords_count_as_failed_sign_ins(api_client, client_for, user_factory):
-    # SIGNIN_FAILURES_ACCOUNT is 5/5min: a stolen session gets five guesses, as sign-in does.
+    # SIGNIN_FAILURES_ACCOUNT_IP is 5/5min: a stolen session gets five guesses from its
+    # network, as sign-in does, and the lock then holds for sign-in from there too.
     user = user_factory(email="jane@example.com")
     client = client_for(user)
     wrong = {"currentPassword": "not-my-password", "newPassword": NEW_PASSWORD}
@@ -163,7 +164,7 @@ def test_wrong_passwords_count_as_failed_sign_ins(api_client, client_for, user_f
 def test_failed_sign_ins_count_against_a_change(api_client, client_for, user_factory, settings):
     settings.RATELIMITS = {
         **settings.RATELIMITS,
-        "SIGNIN_FAILURES_ACCOUNT": Rate.parse("2/5min"),
+        "SIGNIN_FAILURES_ACCOUNT_IP": Rate.parse("2/5min"),
     }
     user = user_factory(email="jane@example.com")
     for _ in range(2):

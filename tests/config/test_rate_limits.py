@@ -157,10 +157,10 @@ def _sign_in(client, email, password):
     return client.post(SIGN_IN, {"email": email, "password": password})
 
 
-def test_failed_sign_ins_lock_the_account_even_for_the_right_password(
+def test_failed_sign_ins_lock_the_account_from_that_network_even_for_the_right_password(
     api_client, user_factory, limits, clock
 ):
-    limits(SIGNIN_FAILURES_ACCOUNT="3/5min")
+    limits(SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
     user_factory(email="jane@example.com")
     for _ in range(3):
         assert _sign_in(api_client, "jane@example.com", "wrong-password").status_code == 401
@@ -170,14 +170,14 @@ def test_failed_sign_ins_lock_the_account_even_for_the_right_password(
     assert locked.status_code == 429
     assert locked.json()["code"] == "RATE_LIMITED"
     assert int(locked["Retry-After"]) >= 1
-    assert locked["RateLimit-Policy"] == '"signin-failures-account";q=3;w=300'
+    assert locked["RateLimit-Policy"] == '"signin-failures-account-ip";q=3;w=300'
 
     clock.now += 300
     assert _sign_in(api_client, "jane@example.com", PASSWORD).status_code == 200
 
 
 def test_a_locked_account_costs_no_password_hashing(api_client, user_factory, limits, monkeypatch):
-    limits(SIGNIN_FAILURES_ACCOUNT="1/5min")
+    limits(SIGNIN_FAILURES_ACCOUNT_IP="1/5min")
     user_factory(email="jane@example.com")
     _sign_in(api_client, "jane@example.com", "wrong-password")
     calls = []
@@ -193,7 +193,7 @@ def test_a_locked_account_costs_no_password_hashing(api_client, user_factory, li
 
 
 def test_another_account_on_the_same_network_can_still_sign_in(api_client, user_factory, limits):
-    limits(SIGNIN_FAILURES_ACCOUNT="2/5min")
+    limits(SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     user_factory(email="jane@example.com")
     user_factory(email="joe@example.com")
     for _ in range(2):
@@ -204,7 +204,7 @@ def test_another_account_on_the_same_network_can_still_sign_in(api_client, user_
 
 
 def test_successful_sign_ins_do_not_count_as_failures(api_client, user_factory, limits):
-    limits(SIGNIN_FAILURES_ACCOUNT="2/5min")
+    limits(SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     user_factory(email="jane@example.com")
 
     statuses = [_sign_in(api_client, "jane@example.com", PASSWORD).status_code for _ in range(5)]

@@ -169,3 +169,30 @@ def test_an_unreachable_cache_allows_and_warns_once_a_minute(settings, clock, ca
     assert outcomes == [None, None, None, None]
     warnings = [r for r in caplog.records if "not enforced" in r.getMessage()]
     assert len(warnings) == 2
+
+
+def test_a_release_gives_back_in_the_window_it_was_counted_in(clock):
+    policy = Policy("signin-failures-ip", "192.0.2.9", Rate(2, 60))
+    clock.now = 1_800_000_059.5  # half a second before the window ends
+    counted_at = clock.now
+    assert check([policy]).remaining == 1
+
+    clock.now = 1_800_000_060.5  # a new window, with one real failure in it
+    assert check([policy]).remaining == 1
+    ratelimit.release([policy], at=counted_at)
+
+    # The new window's failure stands; the old window's count was the one given back.
+    assert check([policy], cost=0).remaining == 1
+    clock.now = counted_at
+    assert check([policy], cost=0).remaining == 2
+
+
+@pytest.mark.parametrize("counted", [0, 1])
+def test_a_release_never_goes_below_zero(clock, counted):
+    policy = Policy("signin-failures-ip", "192.0.2.10", Rate(3, 60))
+    for _ in range(counted):
+        check([policy])
+
+    ratelimit.release([policy], at=clock.now, cost=2)
+
+    assert check([policy], cost=0).remaining == 3
