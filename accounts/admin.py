@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from importlib import import_module
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models import Count, Model, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -20,15 +16,11 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.models import User
-from accounts.services import verification_email_send
+from accounts.services import user_deactivate, user_reactivate, verification_email_queue
 from apikeys.models import ApiKey
-from audit.models import Action
-from audit.services import audit_record
-from config.errors import EmailDeliveryFailed
 from tenants.models import Membership
 
 
@@ -77,38 +69,6 @@ def count_of(queryset: QuerySet, field: str) -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(rows), 0)
-
-
-def end_sessions(user_ids: Iterable[Any]) -> int:
-    """Delete every live session of these users; return how many there were."""
-    wanted = {str(pk) for pk in user_ids}
-    if not wanted:
-        return 0
-    # Sessions are not indexed by user, so each live one is decoded. Each is deleted through
-    # the session store rather than the queryset, so a cached_db engine forgets it as well.
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    live = Session.objects.filter(expire_date__gt=timezone.now())
-    ended = 0
-    for session in live.iterator():
-        if session.get_decoded().get(SESSION_KEY) in wanted:
-            store(session_key=session.session_key).delete()
-            ended += 1
-    return ended
-
-
-def record_deactivations(request: HttpRequest, users: Sequence[User]) -> None:
-    """What follows a deactivation, in its transaction: the sessions end and the trail says
-    who did it. The keys stop by themselves: authentication refuses an inactive owner, and
-    saving the user withdrew the keys from the warm-key cache (apikeys/cache.py)."""
-    end_sessions(user.pk for user in users)
-    for user in users:
-        audit_record(
-            action=Action.USER_DEACTIVATED,
-            request=request,
-            actor=request.user,
-            target=user,
-            detail={"by": "operator"},
-        )
 
 
 class MembershipInline(admin.TabularInline):
@@ -184,16 +144,23 @@ class UserAdmin(DjangoUserAdmin):
         return format_html('<a href="{}">{}</a>', url, user.key_count)
 
     def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
+        # Ticking or unticking "active" on the change page goes through the same services as
+        # the action: a deactivation ends sessions and revokes keys, a reactivation restores
+        # neither.
+        toggled = change and "is_active" in form.changed_data
+        if toggled:
+            obj.is_active = not obj.is_active  # the service makes the change
         super().save_model(request, obj, form, change)
-        # Unticking "active" on the change page is a deactivation like the action's.
-        if change and "is_active" in form.changed_data and not obj.is_active:
-            record_deactivations(request, [obj])
+        if toggled and obj.is_active:
+            user_deactivate(user=obj, request=request)
+        elif toggled:
+            user_reactivate(user=obj, request=request)
 
     @admin.action(permissions=["change"], description="Deactivate selected users")
     def deactivate_selected(
         self, request: HttpRequest, queryset: QuerySet
     ) -> TemplateResponse | None:
-        """Confirm, then deactivate: sign-in, sessions and keys all stop at once."""
+        """Confirm, then deactivate: sign-in and sessions stop, and every key is revoked."""
         selected = list(queryset)
         if any(user.pk == request.user.pk for user in selected):
             self.message_user(
@@ -211,7 +178,8 @@ class UserAdmin(DjangoUserAdmin):
                 action="deactivate_selected",
                 title="Deactivate users",
                 question=f"Deactivate {len(users)} user(s)? They are signed out everywhere, "
-                "cannot sign in, and their API keys stop working on the next request.",
+                "cannot sign in, and their API keys are revoked for good: reactivating the "
+                "account later does not bring them back.",
                 headers=["email", "name", "active keys", "last login"],
                 rows=[
                     (user.email, user.full_name, user.key_count, user.last_login or "-")
@@ -221,30 +189,21 @@ class UserAdmin(DjangoUserAdmin):
             )
         with transaction.atomic():
             for user in users:
-                user.is_active = False
-                # save(), not a bulk update: its signals withdraw the user's cached keys.
-                user.save(update_fields=["is_active", "updated_at"])
-            record_deactivations(request, users)
+                user_deactivate(user=user, request=request)
         self.message_user(request, f"Deactivated {len(users)} user(s).", messages.SUCCESS)
         return None
 
     @admin.action(permissions=["change"], description="Resend verification email")
     def resend_verification(self, request: HttpRequest, queryset: QuerySet) -> None:
-        sent = skipped = 0
+        queued = skipped = 0
         for user in queryset:
             if user.is_verified or not user.is_active:
                 skipped += 1
                 continue
-            try:
-                verification_email_send(request=request, user=user)
-            except EmailDeliveryFailed:
-                self.message_user(
-                    request, f"The email to {user.email} could not be sent.", messages.ERROR
-                )
-            else:
-                sent += 1
-        if sent:
-            self.message_user(request, f"Sent {sent} verification email(s).", messages.SUCCESS)
+            verification_email_queue(request=request, user=user)
+            queued += 1
+        if queued:
+            self.message_user(request, f"Queued {queued} verification email(s).", messages.SUCCESS)
         if skipped:
             self.message_user(
                 request, f"Skipped {skipped} user(s) already verified or inactive.", messages.INFO

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from accounts.identity import nfkc_changes
 from accounts.models import User
 from accounts.services import password_problems
 from accounts.tokens import user_for_password_reset_token
@@ -13,6 +15,10 @@ from config.errors import InvalidToken
 from config.fields import EmailField, Timestamp
 
 PASSWORD_MAX_LENGTH = 1024
+LOOK_ALIKE_EMAIL = _(
+    "Type the address in plain characters: it contains look-alike ones (such as fullwidth "
+    "letters or a Kelvin sign for K)."
+)
 
 
 def _password_field() -> serializers.CharField:
@@ -55,6 +61,15 @@ class SignUpSerializer(serializers.Serializer):
     password = _password_field()
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
+    def validate_email(self, value: str) -> str:
+        # The account keeps the address as typed, and mail goes to it. A compatibility
+        # look-alike (Kelvin sign, fullwidth letters, a decomposed accent) would have the same
+        # key as the plain address, so it could not take another account, but it would put a
+        # disguised address on show; refused, every address is written as its mailbox is known.
+        if nfkc_changes(value):
+            raise serializers.ValidationError(LOOK_ALIKE_EMAIL, code="look_alike")
+        return value
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # Django's validators (length, common passwords, similarity to the email and name);
         # their messages go back to the client in the 400 body.
@@ -75,7 +90,10 @@ class ResendVerificationSerializer(serializers.Serializer):
 
 
 class VerifyEmailSerializer(serializers.Serializer):
+    """{token, secure?}: `secure: true` when the address's owner did not create the account."""
+
     token = serializers.CharField(max_length=512)
+    secure = serializers.BooleanField(required=False, default=False)
 
 
 class RequestPasswordResetSerializer(serializers.Serializer):
@@ -89,6 +107,8 @@ class ResetPasswordSerializer(serializers.Serializer):
     # Any string: a blank or overlong token is just an invalid one (tokens.py refuses it).
     token = serializers.CharField(allow_blank=True, trim_whitespace=False)
     newPassword = _password_field()
+    # Revoke every key of the account, not only those created before the address was proven.
+    revokeKeys = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         user = user_for_password_reset_token(attrs["token"])

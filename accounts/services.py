@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-import smtplib
-from urllib.parse import urlencode
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from django.template.loader import render_to_string
-from django.urls import reverse
 
+from accounts import devices, tasks
 from accounts.models import HANDLE_MAX_LENGTH, User
+from accounts.sessions import live_sessions, sessions_end
 from accounts.tokens import (
     make_password_reset_token,
-    make_verification_token,
     password_reset_token_matches,
     user_for_password_reset_token,
     user_for_verification_token,
@@ -27,9 +26,8 @@ from accounts.tokens import (
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import Action
-from audit.services import audit_record
+from audit.services import audit_record, request_origin
 from config.errors import (
-    EmailDeliveryFailed,
     EmailNotVerified,
     EmailTaken,
     InvalidCredentials,
@@ -37,7 +35,7 @@ from config.errors import (
     InvalidToken,
 )
 from config.ids import available_slug
-from config.throttling import enforce, record, signin_failure_policies
+from config.throttling import failure_refund, failure_spend, signin_failure_policies
 from tenants.services import organization_create
 
 logger = logging.getLogger(__name__)
@@ -45,10 +43,7 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: str = "") -> User:
-    """Create the user, their default organization, and send the verification email.
-
-    All in one transaction: if the email cannot be sent, nothing is created.
-    """
+    """Create the user and their default organization, and queue the verification email."""
     if User.objects.with_email(email).exists():
         raise EmailTaken()
     for attempt in range(3):
@@ -75,76 +70,121 @@ def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: 
     audit_record(
         action=Action.SIGNED_UP, actor=user, organization=membership.organization, target=user
     )
-    verification_email_send(request=request, user=user)
+    # In this transaction: the queued mail and the account exist together or not at all.
+    tasks.verification_email.enqueue(user_id=user.pk, origin=request_origin(request))
     return user
 
 
-def verification_email_send(*, request: HttpRequest, user: User) -> None:
-    """Email the user a link to GET /api/auth/verify-email?token=…"""
-    link = request.build_absolute_uri(
-        f"{reverse('verify-email')}?{urlencode({'token': make_verification_token(user)})}"
+def verification_email_request(*, request: HttpRequest, email: str) -> None:
+    """Queue a new verification link for `email`. The same task is queued whether or not the
+    address has an unverified account: the task looks it up, so the answer tells nothing."""
+    tasks.verification_email.enqueue(email=email, origin=request_origin(request))
+
+
+def verification_email_queue(*, request: HttpRequest, user: User) -> None:
+    """Queue a verification link for this account (an operator's resend)."""
+    tasks.verification_email.enqueue(user_id=user.pk, origin=request_origin(request))
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """What the owner of an address is shown before choosing to verify or secure the account
+    registered with it."""
+
+    email: str
+    created_at: datetime
+    sessions: int
+    keys: int
+
+
+def verification_summary(*, token: str) -> AccountSummary:
+    """The account a verification token names, without changing anything."""
+    user = user_for_verification_token(token)
+    if user is None:
+        raise InvalidToken()
+    return AccountSummary(
+        email=user.email,
+        created_at=user.created_at,
+        sessions=live_sessions(user.pk).count(),
+        keys=ApiKey.objects.owned_by(user).active().count(),
     )
-    context = {
-        "user": user,
-        "link": link,
-        "hours": settings.ACCOUNTS["VERIFY_EMAIL_MAX_AGE"] // 3600,
-    }
-    if not _email_send(user=user, template="emails/verify_email", context=context):
-        raise EmailDeliveryFailed()
-
-
-def _email_send(*, user: User, template: str, context: dict) -> bool:
-    """Render `template`_subject.txt and `template`.txt and send them to the user; False (and
-    an error logged, naming only the exception's type) if the mail could not be sent."""
-    subject = render_to_string(f"{template}_subject.txt", context).strip()
-    body = render_to_string(f"{template}.txt", context)
-    try:
-        send_mail(subject, body, None, [user.email])
-    except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
-        logger.error("Email %s could not be sent: %s", template, type(exc).__name__)
-        return False
-    return True
-
-
-def verification_email_resend(*, request: HttpRequest, email: str) -> None:
-    """Email a new link if `email` is an active, unverified account; tell the caller nothing."""
-    user = User.objects.with_email(email).filter(is_active=True, is_verified=False).first()
-    if user is not None:
-        verification_email_send(request=request, user=user)
 
 
 @transaction.atomic
 def email_verify(*, token: str) -> User:
-    user = user_for_verification_token(token)
-    if user is None:
-        raise InvalidToken()
+    """The owner of the address says the account is theirs: it is verified."""
+    user = _user_for_token_locked(token)
     user.mark_verified()
     audit_record(action=Action.EMAIL_VERIFIED, actor=user, target=user)
     return user
 
 
-def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
-    """Check the password and start a fresh session.
+@transaction.atomic
+def email_secure(*, token: str) -> tuple[User, str]:
+    """The owner of the address did not create this account: take it back from whoever did.
 
-    Django's ModelBackend runs the password hasher for an unknown email as well, so a wrong
-    email and a wrong password take the same time and get the same answer.
+    Every session ends, every key is revoked, the password stops working, and the address is
+    verified: the link has proven the mailbox. Returns the user and a password reset token,
+    so that the owner chooses a password straight away.
     """
-    # Failed sign-ins are limited per account and per IP. While either is exhausted even the
-    # right password is refused (so the limit is no oracle), before any password is hashed.
-    failures = signin_failure_policies(request, email)
-    enforce(request, failures, cost=0)
-    user = authenticate(request, email=email, password=password)
+    user = _user_for_token_locked(token)
+    ended = sessions_end(user.pk)
+    keys = list(ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True))
+    for key in keys:
+        api_key_revoke(key=key, revoked_by=user, by="email_secured", reason="unproven_address")
+    # The impostor's password must not work even for a moment before the owner picks one;
+    # changing the hash also ends any session that a cache still remembers.
+    user.set_unusable_password()
+    user.save(update_fields=["password", "updated_at"])
+    user.mark_verified()
+    audit_record(
+        action=Action.ACCOUNT_SECURED,
+        actor=user,
+        target=user,
+        detail={"sessionsEnded": ended, "keysRevoked": len(keys)},
+    )
+    return user, make_password_reset_token(user)
+
+
+def _user_for_token_locked(token: str) -> User:
+    """The user a verification token names, locked: of two concurrent uses, one wins."""
+    user = user_for_verification_token(token)
     if user is None:
-        record(failures)
+        raise InvalidToken()
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_verified:
+        raise InvalidToken()  # spent by a concurrent use
+    return user
+
+
+def user_authenticate(
+    *, request: HttpRequest, email: str, password: str, staff_only: bool = False
+) -> User:
+    """Check an email and password, for every sign-in form there is (the API, the dashboard,
+    the admin): the same limits, failure lock and audit events. Starts no session.
+
+    Each attempt is counted as a failure before the password is hashed, atomically, and given
+    back if it succeeds: concurrent guesses cannot overrun the budget, and while the budget is
+    spent even the right password is refused (so the lock is no oracle) and nothing is hashed.
+    Django's ModelBackend runs the hasher for an unknown email as well, so a wrong email and
+    a wrong password take the same time and get the same answer.
+    """
+    failures = signin_failure_policies(
+        request, email, known_device=devices.is_known(request, email)
+    )
+    counted_at = failure_spend(request, failures)
+    user = authenticate(request, email=email, password=password)
+    reason = "invalid_credentials"
+    if user is not None and staff_only and not user.is_staff:
+        user, reason = None, "not_staff"
+    if user is None:
         # The account, when there is one, is the actor; the attempted address is not kept.
         known = User.objects.with_email(email).first()
         audit_record(
-            action=Action.SIGN_IN_FAILED,
-            actor=known,
-            target=known,
-            detail={"reason": "invalid_credentials"},
+            action=Action.SIGN_IN_FAILED, actor=known, target=known, detail={"reason": reason}
         )
         raise InvalidCredentials()
+    failure_refund(failures, counted_at)
     if settings.ACCOUNTS["REQUIRE_EMAIL_VERIFICATION"] and not user.is_verified:
         audit_record(
             action=Action.SIGN_IN_FAILED,
@@ -153,6 +193,12 @@ def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
             detail={"reason": "email_not_verified"},
         )
         raise EmailNotVerified()
+    return user
+
+
+def user_sign_in(*, request: HttpRequest, email: str, password: str) -> User:
+    """Check the password (user_authenticate) and start a fresh session."""
+    user = user_authenticate(request=request, email=email, password=password)
     user_session_start(request=request, user=user)
     return user
 
@@ -164,10 +210,17 @@ def user_session_start(*, request: HttpRequest, user: User) -> None:
     which has just set the password itself.
     """
     login(request, user)
+    user_session_started(request=request, user=user)
+
+
+def user_session_started(*, request: HttpRequest, user: User) -> None:
+    """What follows every sign-in, whichever form started the session (the admin's login view
+    calls Django's login() itself): a new session key, the audit event, a known device."""
     # login() keeps the session key when the same user signs in again; a sign-in must always
     # issue a new key so that a key planted or leaked before it is worthless (fixation).
     request.session.cycle_key()
     audit_record(action=Action.SIGNED_IN, actor=user, target=user)
+    devices.remember(request, user.email)
 
 
 def user_sign_out(*, request: HttpRequest) -> None:
@@ -191,26 +244,19 @@ def password_problems(password: str, user: User) -> list[str]:
 
 
 def password_reset_request(*, request: HttpRequest, email: str) -> None:
-    """Email a reset link if `email` is an active account; tell the caller nothing.
-
-    The answer is the same whether or not the address has an account, and a failed delivery
-    is logged, not raised: an error would tell the caller that the address exists.
-    """
-    user = User.objects.with_email(email).filter(is_active=True).first()
-    if user is None:
-        return
-    link = request.build_absolute_uri(
-        reverse("dashboard:password-reset-confirm", args=[make_password_reset_token(user)])
-    )
-    minutes = settings.PASSWORD_RESET_TIMEOUT // 60
-    context = {"user": user, "link": link, "minutes": minutes, "hours": minutes // 60}
-    _email_send(user=user, template="emails/password_reset", context=context)
-    audit_record(action=Action.PASSWORD_RESET_REQUESTED, actor=user, target=user)
+    """Queue a reset link for `email`. The same task is queued whether or not the address has
+    an account, and the task looks it up: neither the answer nor its timing tells."""
+    tasks.password_reset_email.enqueue(email=email, origin=request_origin(request))
 
 
 @transaction.atomic
-def password_reset_confirm(*, token: str, new_password: str) -> User:
+def password_reset_confirm(*, token: str, new_password: str, revoke_keys: bool = False) -> User:
     """Set the password of the user the token names; every session of theirs ends.
+
+    The emailed link proves who owns the address. Keys created before that was ever proven
+    (before `verified_at`, or every key of a never-verified account) may be someone else's,
+    who registered the address first: they are revoked, and the address verified. With
+    `revoke_keys`, every key is revoked.
 
     The caller has checked `new_password` with password_problems. The token is checked again
     on the locked row, so of two concurrent uses of one token only the first succeeds: the
@@ -224,15 +270,26 @@ def password_reset_confirm(*, token: str, new_password: str) -> User:
         raise InvalidToken()
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
-    # Sessions keep a hash of the password hash; AuthenticationMiddleware ends every session
-    # whose hash no longer matches, on its next request.
-    audit_record(action=Action.PASSWORD_RESET, actor=user, target=user)
+    sessions_end(user.pk)
+    keys = ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True)
+    if revoke_keys:
+        reason = "requested"
+    else:
+        reason = "unproven_address"
+        if user.is_verified:
+            # Verified without a date (an operator ticked the box): proven from the start.
+            keys = keys.filter(created_at__lt=user.verified_at or user.created_at)
+    revoked = 0
+    for key in keys:
+        api_key_revoke(key=key, revoked_by=user, by="password_reset", reason=reason)
+        revoked += 1
+    audit_record(
+        action=Action.PASSWORD_RESET,
+        actor=user,
+        target=user,
+        detail={"keysRevoked": revoked, **({"revokeKeys": True} if revoke_keys else {})},
+    )
     if not user.is_verified:
-        # The emailed link proves who owns the address, which nothing had proven before. An
-        # account someone else registered with this address first (with email verification
-        # off) must not keep that person's keys: they are revoked, and the address verified.
-        for key in ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True):
-            api_key_revoke(key=key, revoked_by=user, by="password_reset")
         user.mark_verified()
     return user
 
@@ -246,11 +303,13 @@ def password_change(*, request: HttpRequest, current_password: str, new_password
     # A wrong current password is a failed sign-in: it counts against the same per-account
     # and per-IP budgets, so a stolen session cannot be used to guess the password. (Outside
     # the transaction: the rate-limit trip's audit event must not roll back with the 429.)
-    failures = signin_failure_policies(request, user.email)
-    enforce(request, failures, cost=0)
+    failures = signin_failure_policies(
+        request, user.email, known_device=devices.is_known(request, user.email)
+    )
+    counted_at = failure_spend(request, failures)
     if not user.check_password(current_password):
-        record(failures)
         raise InvalidPassword()
+    failure_refund(failures, counted_at)
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
@@ -258,4 +317,49 @@ def password_change(*, request: HttpRequest, current_password: str, new_password
     # This session gets a new key and the new hash; every other one no longer matches and
     # ends on its next request.
     update_session_auth_hash(request, user)
+    return user
+
+
+@transaction.atomic
+def user_deactivate(
+    *, user: User, request: HttpRequest | Any = None, by: str = "operator"
+) -> User:
+    """Stop the account: no sign-in, every session ended, every key revoked for good, so that
+    reactivating the account later brings none of them back. Idempotent."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.is_active:
+        return user
+    user.is_active = False
+    # save(), not a bulk update: its signals withdraw the user's keys from the warm-key cache.
+    user.save(update_fields=["is_active", "updated_at"])
+    actor = getattr(request, "user", None) if request is not None else None
+    actor = actor if actor is not None and actor.is_authenticated else None
+    for key in ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True):
+        api_key_revoke(key=key, revoked_by=actor, by="deactivation")
+    sessions_end(user.pk)
+    audit_record(
+        action=Action.USER_DEACTIVATED,
+        request=request,
+        actor=actor,
+        target=user,
+        detail={"by": by},
+    )
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, user: User, request: HttpRequest | Any = None) -> User:
+    """Let the account sign in again. Its keys stay revoked: the owner issues new ones."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_active:
+        return user
+    user.is_active = True
+    user.save(update_fields=["is_active", "updated_at"])
+    actor = getattr(request, "user", None) if request is not None else None
+    audit_record(
+        action=Action.USER_REACTIVATED,
+        request=request,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        target=user,
+    )
     return user

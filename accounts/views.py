@@ -3,9 +3,9 @@ change, the current user."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,9 +22,10 @@ from accounts.serializers import (
     UserSerializer,
     VerifyEmailSerializer,
 )
+from apikeys.scopes import scope_grants
 from config.api import ApiView
 from config.envelope import envelope, format_datetime
-from config.errors import InvalidToken, SessionRequired
+from config.errors import SessionRequired
 
 
 def user_data(user: User) -> dict:
@@ -103,7 +104,7 @@ class SendVerificationEmailView(ApiView):
         if email is None and request.user.is_authenticated:
             email = request.user.email
         if email:
-            services.verification_email_resend(request=request._request, email=email)
+            services.verification_email_request(request=request._request, email=email)
         return envelope(
             None,
             message="If that address belongs to an unverified account, a new link is on its way.",
@@ -141,6 +142,7 @@ class ResetPasswordView(ApiView):
         services.password_reset_confirm(
             token=serializer.validated_data["token"],
             new_password=serializer.validated_data["newPassword"],
+            revoke_keys=serializer.validated_data["revokeKeys"],
         )
         return envelope(None, message="Password reset. Sign in with your new password.")
 
@@ -165,36 +167,42 @@ class ChangePasswordView(ApiView):
 
 
 class VerifyEmailView(ApiView):
-    """GET /api/auth/verify-email?token=…
+    """POST /api/auth/verify-email {token}: the account is the address owner's, verify it.
+    {token, "secure": true}: the owner did not create it; every session ends, every key is
+    revoked, the address is verified, and a password reset token comes back to choose a new
+    password with (POST /api/auth/reset-password).
 
-    JSON for API clients; a browser following the emailed link is sent to a page instead.
+    A GET never changes anything (mail scanners open links): a browser following an old link
+    to here is sent to the page that asks which it is.
     """
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    rate_limits = [("VERIFY_EMAIL", "ip")]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple:
         # A browser asks for text/html only; it gets a redirect to a page, not a 406.
         return super().perform_content_negotiation(request, force=True)
 
     def get(self, request: Request) -> Response | HttpResponse:
-        wants_page = "text/html" in request.META.get("HTTP_ACCEPT", "")
-        serializer = VerifyEmailSerializer(data=request.query_params)
-        if wants_page:
-            verified = serializer.is_valid() and _verify(serializer.validated_data["token"])
-            result = "verified" if verified else "invalid"
-            return redirect(f"{reverse('email-verification-result')}?result={result}")
+        token = request.query_params.get("token", "")
+        if "text/html" in request.META.get("HTTP_ACCEPT", "") and token:
+            return redirect("dashboard:verify-email", token=token[:512])
+        raise MethodNotAllowed("GET")
+
+    def post(self, request: Request) -> Response:
+        serializer = VerifyEmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.email_verify(token=serializer.validated_data["token"])
-        return envelope(user_data(user), message="Email verified")
-
-
-def _verify(token: str) -> bool:
-    try:
-        services.email_verify(token=token)
-    except InvalidToken:
-        return False
-    return True
+        token = serializer.validated_data["token"]
+        if not serializer.validated_data["secure"]:
+            user = services.email_verify(token=token)
+            return envelope(user_data(user), message="Email verified")
+        user, reset_token = services.email_secure(token=token)
+        return envelope(
+            {"user": user_data(user), "passwordResetToken": reset_token},
+            message="Account secured: every session ended and every key revoked. Choose a new "
+            "password with the reset token.",
+        )
 
 
 class MeView(ApiView):
@@ -207,33 +215,28 @@ class MeView(ApiView):
 
 
 class AuthStatusView(ApiView):
-    """GET /api/auth/status: who the credential belongs to and how it authenticated."""
+    """GET /api/auth/status: whether the credential works and how it authenticated.
+
+    Any valid credential may ask. The profile (`user`) is shown only to a session or to a key
+    with `user:read`; a key without it sees only its own metadata.
+    """
 
     required_scopes = {"GET": ""}
 
     def get(self, request: Request) -> Response:
         key = request.auth
-        return envelope(
-            {
-                "authenticated": True,
-                "authMethod": authentication_method(request),
-                "user": user_data(request.user),
-                "apiKey": None
-                if key is None
-                else {
-                    "id": key.id,
-                    "name": key.name,
-                    "scopes": key.scopes,
-                    "organizationId": key.organization_id,
-                    "expiresAt": format_datetime(key.expires_at),
-                },
-            },
-            message="Authenticated",
-            authenticated=True,
+        data: dict = {"authenticated": True, "authMethod": authentication_method(request)}
+        if key is None or scope_grants(key.scopes, "user:read"):
+            data["user"] = user_data(request.user)
+        data["apiKey"] = (
+            None
+            if key is None
+            else {
+                "id": key.id,
+                "name": key.name,
+                "scopes": key.scopes,
+                "organizationId": key.organization_id,
+                "expiresAt": format_datetime(key.expires_at),
+            }
         )
-
-
-def email_verification_result(request: HttpRequest) -> HttpResponse:
-    """The page a browser lands on after following the verification link."""
-    verified = request.GET.get("result") == "verified"
-    return render(request, "accounts/verify_email_result.html", {"verified": verified})
+        return envelope(data, message="Authenticated", authenticated=True)

@@ -120,11 +120,13 @@ def api_key_revoke(
     revoked_by: User | None,
     acting_key: ApiKey | None = None,
     by: str = "owner",
+    reason: str = "",
 ) -> ApiKey:
     """Revoke the key for good, and with it every key it created, and theirs: a leaked key's
-    offspring must not outlive it. `by` says who, for the audit trail: "owner", "operator"
-    (the admin), "command" (manage.py, `revoked_by` None) or "password_reset" (an unverified
-    account's keys, when a reset link proves who owns the address). Idempotent."""
+    offspring must not outlive it. `by` says who or what, for the audit trail: "owner",
+    "operator" (the admin), "command" (manage.py, `revoked_by` None), "password_reset",
+    "email_secured" or "deactivation"; `reason` says why, when the owner did not ask (e.g.
+    "unproven_address": created before the address was proven). Idempotent."""
     _check_may_manage(acting_key, key)
     now = timezone.now()
     pending, seen = [key], set()
@@ -145,6 +147,7 @@ def api_key_revoke(
                 target=current,
                 detail={
                     "by": by,
+                    **({"reason": reason} if reason else {}),
                     **({"cascadeFrom": key.pk} if current.pk != key.pk else {}),
                 },
             )

@@ -8,6 +8,7 @@ small, non-secret facts (scopes, a pin, an expiry, a role, a reason code).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.cache import cache
@@ -31,13 +32,19 @@ def audit_record(
     organization_id: str | None = None,
     target: Model | None = None,
     detail: dict[str, Any] | None = None,
+    origin: Mapping[str, str] | None = None,
 ) -> AuditEvent:
     """Write one event. The client IP, user agent and request id come from `request` (a
     Django or DRF request) or else the request being served; with an explicit `request`, the
-    actor and key default to the request's own."""
+    actor and key default to the request's own. A background task passes the `origin` of the
+    request that enqueued it instead (request_origin)."""
     http = getattr(request, "_request", request) or current_request()
     ip = user_agent = ""
-    if http is not None:
+    request_id = current_request_id()
+    if origin is not None:
+        ip, user_agent = origin.get("ip", ""), origin.get("user_agent", "")
+        request_id = origin.get("request_id", "") or request_id
+    elif http is not None:
         ip = client_ip(http)
         user_agent = http.META.get("HTTP_USER_AGENT", "")[:300]
         if actor is None and request is not None:
@@ -54,9 +61,19 @@ def audit_record(
         target_id=str(target.pk) if target is not None else "",
         ip=ip if ip and ip != "unknown" else None,
         user_agent=user_agent,
-        request_id=current_request_id(),
+        request_id=request_id,
         detail=detail or {},
     )
+
+
+def request_origin(request: HttpRequest | Any) -> dict[str, str]:
+    """Where a request came from (client IP, user agent, request id), for a task it enqueues."""
+    http = getattr(request, "_request", request)
+    return {
+        "ip": client_ip(http),
+        "user_agent": http.META.get("HTTP_USER_AGENT", "")[:300],
+        "request_id": current_request_id(),
+    }
 
 
 def audit_record_once(*, once_key: str, within: int, **event: Any) -> None:

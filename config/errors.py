@@ -38,6 +38,10 @@ MESSAGES: dict[str, Any] = {
     "NOT_ORGANIZATION_MEMBER": _("This credential does not belong to the requested organization."),
     "INSUFFICIENT_ROLE": _("Your role in this organization does not allow this action."),
     "CROSS_ORIGIN_REQUEST": _("Cross-origin request refused."),
+    "HTTPS_REQUIRED": _(
+        "This API accepts HTTPS only. A credential sent over plain HTTP may have been seen on "
+        "the way: revoke it."
+    ),
     "NOT_FOUND": _("Not found."),
     "METHOD_NOT_ALLOWED": _("Method not allowed."),
     "NOT_ACCEPTABLE": _("The requested response format is not available; ask for JSON."),
@@ -45,7 +49,6 @@ MESSAGES: dict[str, Any] = {
     "EMAIL_TAKEN": _("An account with this email already exists."),
     "INVALID_TOKEN": _("This link is invalid, has expired, or has already been used."),
     "RATE_LIMITED": _("Too many requests."),
-    "EMAIL_DELIVERY_FAILED": _("The email could not be sent. Try again later."),
     "SERVICE_UNAVAILABLE": _("A backing service is unavailable."),
     "INTERNAL_ERROR": _("Something went wrong on our end."),
 }
@@ -184,11 +187,6 @@ class EmailTaken(ApiError):
 class InvalidToken(ApiError):
     status_code = status.HTTP_400_BAD_REQUEST
     code = "INVALID_TOKEN"
-
-
-class EmailDeliveryFailed(ApiError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "EMAIL_DELIVERY_FAILED"
 
 
 NON_FIELD = "non_field_errors"

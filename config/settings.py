@@ -68,7 +68,7 @@ for _origin in TRUSTED_ORIGINS:
 CSRF_TRUSTED_ORIGINS = TRUSTED_ORIGINS
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "csp",
+    "django_tasks",
+    "django_tasks_db",
     "accounts",
     "tenants",
     "apikeys",
@@ -86,12 +89,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.ApiRequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.SessionTimeoutMiddleware",
+    "accounts.devices.KnownDeviceMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -165,15 +171,30 @@ ACCOUNTS = {
 # is also spent once used: its token signs the password hash it replaces.
 PASSWORD_RESET_TIMEOUT = _int("PASSWORD_RESET_MAX_AGE", 60 * 60, minimum=60)
 
+# A browser that signed in to an account gets a signed "known device" cookie naming it; it
+# exempts that browser from the account-wide failed sign-in ceiling. Lifetime in seconds.
+DEVICE_COOKIE_AGE = _int("DEVICE_COOKIE_AGE", 180 * 24 * 60 * 60, minimum=60)
+
 LOGIN_URL = "dashboard:sign-in"
 LOGIN_REDIRECT_URL = "dashboard:home"
 
+# Sessions in the database, each row with its user's id (accounts/sessions.py), so a person's
+# sessions can be counted and ended at once.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
+# A session ends SESSION_COOKIE_AGE seconds after sign-in however busy it is, and after
+# SESSION_IDLE_TIMEOUT seconds without a request (accounts.middleware).
 SESSION_COOKIE_AGE = _int("SESSION_COOKIE_AGE", 14 * 24 * 60 * 60, minimum=60)
+SESSION_IDLE_TIMEOUT = _int("SESSION_IDLE_TIMEOUT", 2 * 60 * 60, minimum=60)
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
+# Secure cookies take the __Host- prefix: the browser then refuses any such cookie that is not
+# Secure, has a Domain or a Path other than /, so a sibling subdomain or a plain-HTTP page
+# cannot plant or overwrite the session or CSRF cookie. (Django sets Path=/ and no Domain.)
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
 
 # --- API keys -------------------------------------------------------------------------------
 
@@ -228,9 +249,14 @@ RATELIMITS = {
     "VERIFY_EMAIL": _rate("RATELIMIT_VERIFY_EMAIL", "10/hour"),  # per IP
     "PASSWORD_RESET": _rate("RATELIMIT_PASSWORD_RESET", "10/hour"),  # per IP
     "KEY_CREATE": _rate("RATELIMIT_KEY_CREATE", "60/hour"),  # per user
-    # Failed sign-ins only: per account (normalised email) and per IP.
-    "SIGNIN_FAILURES_ACCOUNT": _rate("RATELIMIT_SIGNIN_FAILURES_ACCOUNT", "5/5min"),
+    "ORGANIZATION_CREATE": _rate("RATELIMIT_ORGANIZATION_CREATE", "20/hour"),  # per user
+    # Verification and reset mail to one address (its canonical form), whoever asks for it.
+    "EMAIL_RECIPIENT": _rate("RATELIMIT_EMAIL_RECIPIENT", "5/hour"),
+    # Failed sign-ins only: per (account, client network), per client network, and per
+    # account from every network together (a known device is exempt from that last one).
+    "SIGNIN_FAILURES_ACCOUNT_IP": _rate("RATELIMIT_SIGNIN_FAILURES_ACCOUNT_IP", "5/5min"),
     "SIGNIN_FAILURES_IP": _rate("RATELIMIT_SIGNIN_FAILURES_IP", "10/min"),
+    "SIGNIN_FAILURES_ACCOUNT": _rate("RATELIMIT_SIGNIN_FAILURES_ACCOUNT", "100/hour"),
 }
 # Plans: each organization has one; it sets the budget of each of its keys and of the
 # organization as a whole. RATELIMIT_PLANS (JSON) replaces these, e.g.
@@ -260,24 +286,71 @@ if "free" not in RATELIMITS["PLANS"]:
 # Proxies in front that append to X-Forwarded-For; 0 trusts no X-Forwarded-For at all.
 TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 
-# --- Email ----------------------------------------------------------------------------------
+# --- Email and background tasks -------------------------------------------------------------
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Latchkey <no-reply@localhost>")
+
+# The address people reach this deployment at: links in emails are built from it, never from
+# a request's Host header (which a client chooses).
+PUBLIC_URL = env.str("PUBLIC_URL", default="").strip().rstrip("/")
+if not PUBLIC_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PUBLIC_URL must be set when DEBUG is false: the https:// address people reach this "
+            "deployment at (links in emails are built from it), e.g. https://auth.example.com."
+        )
+    PUBLIC_URL = "http://localhost:8000"
+elif not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", PUBLIC_URL):
+    raise ImproperlyConfigured(
+        f"PUBLIC_URL must be an absolute http(s) URL such as https://auth.example.com, "
+        f"not {PUBLIC_URL!r}."
+    )
+
+# Every email is sent by a background task. The database backend keeps the queue in the
+# database; `manage.py db_worker` runs it (`make run` starts one). TASKS_BACKEND=immediate runs
+# each task in the request that enqueues it (tests; a deployment without a worker).
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+_task_backend = env.str("TASKS_BACKEND", default="database").strip().lower() or "database"
+if _task_backend not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}, not {_task_backend!r}."
+    )
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[_task_backend], "QUEUES": ["default"]}}
 
 # --- HTTP and security ----------------------------------------------------------------------
 
 # Set when a TLS-terminating proxy sits in front: it must set X-Forwarded-Proto.
 if _bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Plain HTTP is redirected to HTTPS for pages, but never for the API: a redirect would come
+# after the key had crossed the network, so ApiRequestGuardMiddleware refuses plain-HTTP API
+# requests with 403 HTTPS_REQUIRED instead (/api/health excepted, for load balancers).
 SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+SECURE_REDIRECT_EXEMPT = [r"^api(?:/|$)"]
 SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS >= 31536000)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every response says where its page may load from: only this origin, with no inline script or
+# style (no 'unsafe-inline'), so markup injected into a page cannot run or restyle it; no
+# framing at all (as X-Frame-Options); forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # A JSON body larger than this is refused with 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = _int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024, minimum=1024)

@@ -3,7 +3,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
 
-from accounts.views import email_verification_result
 from config import views
 from config.converters import UlidConverter
 
@@ -21,7 +20,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     re_path(r"^api(?:/.*)?$", views.ApiNotFoundView.as_view()),
     path("admin/", admin.site.urls),
-    path("verify-email/result", email_verification_result, name="email-verification-result"),
     path("", include("dashboard.urls")),
 ]
 

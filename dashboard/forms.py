@@ -130,6 +130,12 @@ class NewPasswordForm(forms.Form):
         return cleaned
 
 
+class PasswordResetForm(NewPasswordForm):
+    """A new password from a reset link, and whether every key should be revoked too."""
+
+    revoke_keys = forms.BooleanField(required=False)
+
+
 class PasswordChangeForm(NewPasswordForm):
     current_password = _password_field("Current password", "current-password")
 

@@ -11,8 +11,15 @@ urlpatterns = [
     path("sign-up", accounts.sign_up, name="sign-up"),
     path("sign-in", accounts.sign_in, name="sign-in"),
     path("sign-out", accounts.sign_out, name="sign-out"),
+    path("verify-email", accounts.verify_email_choice, name="verify-email-choice"),
     path("verify-email/resend", accounts.resend_verification, name="resend-verification"),
+    path("verify-email/<str:token>", accounts.verify_email, name="verify-email"),
     path("reset-password", accounts.password_reset_request, name="password-reset"),
+    path(
+        "reset-password/new-password",
+        accounts.password_reset_choose,
+        name="password-reset-choose",
+    ),
     path(
         "reset-password/<str:token>",
         accounts.password_reset_confirm,

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
+from django.test import Client, override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -28,6 +29,16 @@ def _fast_password_hashing(settings: Any) -> None:
         "django.contrib.auth.hashers.MD5PasswordHasher",
         *settings.PASSWORD_HASHERS,
     ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_in_process() -> Any:
+    # Background tasks run in the request that enqueues them, so a test sees their effect
+    # (mail.outbox, audit events) as soon as the response comes back.
+    with override_settings(
+        TASKS={"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +65,8 @@ def user_factory(db: None) -> Callable[..., User]:
         **fields: Any,
     ) -> User:
         n = next(_sequence)
+        if verified:
+            fields.setdefault("verified_at", timezone.now())
         return User.objects.create_user(
             email or f"user{n}@example.com",
             password,

@@ -92,6 +92,16 @@ def verification_link(mailoutbox: list, email: str) -> str:
     return links[0]
 
 
+def link_token(link: str) -> str:
+    """The token at the end of an emailed link."""
+    return link.rstrip("/").rsplit("/", 1)[1]
+
+
+@pytest.fixture(autouse=True)
+def _links_to_the_live_server(settings: Any, live_server: Any) -> None:
+    settings.PUBLIC_URL = live_server.url
+
+
 def signed_in_session(base: str, *, email: str = EMAIL) -> requests.Session:
     """Step 2 in Python, as the seed writes it."""
     session = requests.Session()  # holds cookies across requests
@@ -179,15 +189,17 @@ def test_sign_up_returns_the_user_and_emails_a_verification_link(live_server, ma
 
     link = verification_link(mailoutbox, EMAIL)
     assert mailoutbox[0].subject == "Verify your email address for Latchkey"
-    # The link names the host the request came to: here, the live server.
-    assert link.startswith(f"{live_server.url}/api/auth/verify-email?token=")
+    # The link is built from PUBLIC_URL (here, the live server), never from the request's Host.
+    assert link.startswith(f"{live_server.url}/verify-email/")
 
 
-def test_following_the_emailed_link_verifies_the_user_once(live_server, mailoutbox):
+def test_the_emailed_token_verifies_the_user_once_through_the_api(live_server, mailoutbox):
     assert sign_up(live_server.url).status_code == 200
-    link = verification_link(mailoutbox, EMAIL)
+    token = link_token(verification_link(mailoutbox, EMAIL))
 
-    res = requests.get(link, headers={"Accept": "application/json"}, timeout=10)
+    res = requests.post(
+        f"{live_server.url}/api/auth/verify-email", json={"token": token}, timeout=10
+    )
 
     assert res.status_code == 200, res.text
     body = res.json()
@@ -195,7 +207,9 @@ def test_following_the_emailed_link_verifies_the_user_once(live_server, mailoutb
     assert body["message"] == "Email verified"
     assert_user(body["data"], verified=True, signed_in=False)
 
-    again = requests.get(link, headers={"Accept": "application/json"}, timeout=10)
+    again = requests.post(
+        f"{live_server.url}/api/auth/verify-email", json={"token": token}, timeout=10
+    )
 
     assert again.status_code == 400, again.text
     assert without_timestamp(again.json()) == {
@@ -208,33 +222,54 @@ def test_following_the_emailed_link_verifies_the_user_once(live_server, mailoutb
 
 
 @pytest.mark.parametrize("accept", ["text/html", BROWSER_ACCEPT], ids=["text-html", "browser"])
-def test_a_browser_following_the_link_lands_on_the_verified_page(live_server, mailoutbox, accept):
+def test_a_browser_following_the_link_is_asked_before_anything_changes(
+    live_server, mailoutbox, accept
+):
     email = "browser@example.com"
     assert sign_up(live_server.url, email=email, name="Browser User").status_code == 200
     link = verification_link(mailoutbox, email)
+    browser = requests.Session()
 
-    res = requests.get(link, headers={"Accept": accept}, allow_redirects=False, timeout=10)
+    res = browser.get(link, headers={"Accept": accept}, allow_redirects=False, timeout=10)
 
+    # The token moves into the session; the page it leads to has none in its URL.
     assert res.status_code == 302, res.text
-    assert res.headers["Location"] == "/verify-email/result?result=verified"
-    page = requests.get(
-        urljoin(live_server.url, res.headers["Location"]), headers={"Accept": accept}, timeout=10
-    )
+    assert res.headers["Location"] == "/verify-email"
+    page = browser.get(urljoin(live_server.url, "/verify-email"), timeout=10)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
-    assert "<h1>Your email address is verified</h1>" in page.text
-    assert "not valid" not in page.text
+    assert "<h1>Is this your account?</h1>" in page.text
+    assert "This is my account: verify it" in page.text
+    assert "I didn't create this account: secure it" in page.text
+    # A bare GET (a mail scanner's prefetch) verified nothing.
+    assert (
+        requests.post(
+            f"{live_server.url}/api/auth/sign-in/email",
+            json={"email": email, "password": PASSWORD},
+            timeout=10,
+        ).json()["data"]["isVerified"]
+        is False
+    )
 
-    # The account really is verified...
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    chosen = browser.post(
+        urljoin(live_server.url, "/verify-email"),
+        data={"csrfmiddlewaretoken": csrf, "choice": "verify"},
+        headers={"Referer": urljoin(live_server.url, "/verify-email")},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert chosen.status_code == 302, chosen.text
     me = signed_in_session(live_server.url, email=email).get(
         f"{live_server.url}/api/user/me", timeout=10
     )
     assert me.status_code == 200, me.text
     assert me.json()["data"]["isVerified"] is True
-    # ...and the link is spent: a second visit lands on the "not valid" page.
-    reused = requests.get(link, headers={"Accept": accept}, allow_redirects=False, timeout=10)
-    assert reused.status_code == 302
-    assert reused.headers["Location"] == "/verify-email/result?result=invalid"
+    # The link is spent: a second visit lands on the "not valid" page.
+    reused = requests.Session()
+    reused.get(link, timeout=10)
+    assert reused.get(urljoin(live_server.url, "/verify-email"), timeout=10).status_code == 400
 
 
 # --- Step 2 and Step 4 with Python requests ---------------------------------------------------
@@ -243,7 +278,12 @@ def test_a_browser_following_the_link_lands_on_the_verified_page(live_server, ma
 def test_quick_start_with_a_requests_session(live_server, mailoutbox):
     base = live_server.url
     assert sign_up(base).status_code == 200
-    assert requests.get(verification_link(mailoutbox, EMAIL), timeout=10).status_code == 200
+    verified = requests.post(
+        f"{base}/api/auth/verify-email",
+        json={"token": link_token(verification_link(mailoutbox, EMAIL))},
+        timeout=10,
+    )
+    assert verified.status_code == 200, verified.text
 
     # Step 2, verbatim but for the host.
     session = requests.Session()  # holds cookies across requests

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import services
+from accounts.models import User
 from accounts.tokens import user_for_password_reset_token
 from config.errors import (
     ApiError,
-    EmailDeliveryFailed,
     EmailNotVerified,
     EmailTaken,
     InvalidPassword,
     InvalidToken,
     RateLimited,
 )
-from dashboard.forms import EmailForm, NewPasswordForm, PasswordChangeForm, SignInForm, SignUpForm
+from dashboard.forms import (
+    EmailForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SignInForm,
+    SignUpForm,
+)
 from dashboard.pages import form_status, limit, page, posted, signed_in, too_many
 
 
@@ -136,10 +142,9 @@ def _email_page(request: HttpRequest, *, policy: str, template: str, send: objec
         except RateLimited as exc:
             return too_many(request, template, context, exc)
         if form.is_valid():
-            # A delivery failure is logged by the service; the answer must not differ for
-            # known addresses.
-            with suppress(EmailDeliveryFailed):
-                send(request=request, email=form.validated_data["email"])
+            # The mail is sent by a background task: the answer and its timing are the same
+            # for every address.
+            send(request=request, email=form.validated_data["email"])
             return redirect(f"{request.path}?sent=1")
     return render(request, template, context, status=form_status(form))
 
@@ -150,7 +155,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
         request,
         policy="VERIFY_EMAIL",
         template="dashboard/resend_verification.html",
-        send=services.verification_email_resend,
+        send=services.verification_email_request,
     )
 
 
@@ -164,14 +169,87 @@ def password_reset_request(request: HttpRequest) -> HttpResponse:
     )
 
 
-@sensitive_post_parameters("new_password", "confirm_password")
+# Tokens from emailed links move into the session on first use, and the browser is sent on to
+# a URL without them: the token then appears in no later access-log line, Referer or history.
+VERIFY_TOKEN_KEY = "dashboard:verify-token"  # noqa: S105 - a session key name
+RESET_TOKEN_KEY = "dashboard:reset-token"  # noqa: S105 - a session key name
+
+
+def _token_to_session(request: HttpRequest, name: str, token: str, target: str) -> HttpResponse:
+    request.session[name] = token[:512]
+    return redirect(target)
+
+
+@never_cache
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: changes nothing (mail scanners open links), only moves the token."""
+    return _token_to_session(request, VERIFY_TOKEN_KEY, token, "dashboard:verify-email-choice")
+
+
+@never_cache
 @page
+def verify_email_choice(request: HttpRequest) -> HttpResponse:
+    """What the account holds, and the two choices: verify it, or secure it."""
+    template = "dashboard/verify_email.html"
+    token = request.session.get(VERIFY_TOKEN_KEY, "")
+    try:
+        summary = services.verification_summary(token=token)
+    except InvalidToken:
+        return render(request, template, {"invalid": True}, status=400)
+    context = {"summary": summary}
+    if request.method != "POST":
+        return render(request, template, context)
+    try:
+        limit(request, "VERIFY_EMAIL")
+    except RateLimited as exc:
+        return too_many(request, template, context, exc)
+    choice = request.POST.get("choice")
+    try:
+        if choice == "verify":
+            services.email_verify(token=token)
+        elif choice == "secure":
+            secured, reset_token = services.email_secure(token=token)
+        else:
+            return render(request, template, context, status=400)
+    except InvalidToken:
+        return render(request, template, {"invalid": True}, status=400)
+    del request.session[VERIFY_TOKEN_KEY]
+    if choice == "secure":
+        _sign_out_if(request, secured)
+        request.session[RESET_TOKEN_KEY] = reset_token
+        messages.success(
+            request,
+            "Your account is secured: every session is signed out and every API key revoked. "
+            "Choose a new password.",
+        )
+        return redirect("dashboard:password-reset-choose")
+    messages.success(request, "Your email address is verified. Thank you.")
+    return redirect("dashboard:home" if request.user.is_authenticated else "dashboard:sign-in")
+
+
+def _sign_out_if(request: HttpRequest, user: User) -> None:
+    """Every session of `user` has just been ended; if this browser held one, it starts afresh
+    (its session row is gone, and must not be written back)."""
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        logout(request)
+
+
+@never_cache
 def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed reset link: only moves the token into the session."""
+    return _token_to_session(request, RESET_TOKEN_KEY, token, "dashboard:password-reset-choose")
+
+
+@sensitive_post_parameters("new_password", "confirm_password")
+@never_cache
+@page
+def password_reset_choose(request: HttpRequest) -> HttpResponse:
     template = "dashboard/password_reset_confirm.html"
+    token = request.session.get(RESET_TOKEN_KEY, "")
     user = user_for_password_reset_token(token)
     if user is None:
         return render(request, template, {"invalid": True}, status=400)
-    form = NewPasswordForm(posted(request))
+    form = PasswordResetForm(posted(request))
     context = {"form": form}
     if request.method == "POST":
         try:
@@ -184,9 +262,15 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
                 form.add_error("new_password", problem)
             if not form.errors:
                 try:
-                    services.password_reset_confirm(token=token, new_password=password)
+                    services.password_reset_confirm(
+                        token=token,
+                        new_password=password,
+                        revoke_keys=form.cleaned_data["revoke_keys"],
+                    )
                 except InvalidToken:
                     return render(request, template, {"invalid": True}, status=400)
+                _sign_out_if(request, user)
+                request.session.pop(RESET_TOKEN_KEY, None)
                 messages.success(request, "Your password is reset. Sign in with the new one.")
                 return redirect("dashboard:sign-in")
     return render(request, template, context, status=form_status(form))

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.utils import quote
-from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.models import Session
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -18,9 +16,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import User
+from accounts.sessions import live_sessions
 from apikeys.services import api_key_revoke
 from audit.models import Action, AuditEvent
 from tenants.models import Membership, Organization, Role
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +58,7 @@ def form_data(response) -> dict[str, Any]:
 
 
 def session_count(user: User) -> int:
-    return sum(
-        1 for s in Session.objects.all() if s.get_decoded().get(SESSION_KEY) == str(user.pk)
-    )
+    return live_sessions(user.pk).count()
 
 
 # --- Users ----------------------------------------------------------------------------------
@@ -200,7 +198,7 @@ def test_deactivating_ends_sessions_stops_keys_and_audits(
     assert me.json()["code"] == "UNAUTHORIZED"
     by_key = key_client(raw).get("/api/user/me")
     assert by_key.status_code == 401
-    assert by_key.json()["code"] == "KEY_INVALID"
+    assert by_key.json()["code"] == "KEY_REVOKED"
     event = AuditEvent.objects.get(action=Action.USER_DEACTIVATED)
     assert event.actor == operator
     assert (event.target_type, event.target_id) == ("user", user.pk)
@@ -227,7 +225,7 @@ def test_a_deactivation_in_the_admin_is_felt_at_once_by_a_warm_key(
     response = client.get("/api/user/me")
 
     assert response.status_code == 401
-    assert response.json()["code"] == "KEY_INVALID"
+    assert response.json()["code"] == "KEY_REVOKED"
 
 
 def test_an_operator_cannot_deactivate_themselves(admin_client, operator):
@@ -269,7 +267,31 @@ def test_saving_the_user_page_unchanged_records_no_deactivation(admin_client, us
     assert not AuditEvent.objects.filter(action=Action.USER_DEACTIVATED).exists()
 
 
-def test_resending_verification_emails_the_unverified_only(admin_client, user_factory):
+def test_reactivating_a_user_brings_back_no_key(
+    admin_client, operator, user_factory, api_key_factory, key_client, api_client
+):
+    user = user_factory(email="returning@example.com")
+    _key, raw = api_key_factory(user=user)
+    deactivate_post(admin_client, user, confirm=True)
+    page = admin_client.get(user_url(user))
+    data = form_data(page)
+    data["is_active"] = "on"
+
+    response = admin_client.post(user_url(user), data)
+
+    assert response.status_code == 302
+    assert User.objects.get(pk=user.pk).is_active is True
+    by_key = key_client(raw).get("/api/user/me")
+    assert (by_key.status_code, by_key.json()["code"]) == (401, "KEY_REVOKED")
+    signed_in = api_client.post(
+        "/api/auth/sign-in/email", {"email": "returning@example.com", "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200
+    event = AuditEvent.objects.get(action=Action.USER_REACTIVATED)
+    assert (event.actor, event.target_id) == (operator, user.pk)
+
+
+def test_resending_verification_emails_the_unverified_only(admin_client, user_factory, settings):
     pending = user_factory(email="pending@example.com", verified=False)
     done = user_factory(email="done@example.com", verified=True)
 
@@ -284,9 +306,9 @@ def test_resending_verification_emails_the_unverified_only(admin_client, user_fa
 
     assert response.status_code == 302
     assert [message.to for message in mail.outbox] == [["pending@example.com"]]
-    assert "/api/auth/verify-email?token=" in mail.outbox[0].body
+    assert f"{settings.PUBLIC_URL}/verify-email/" in mail.outbox[0].body
     html = admin_client.get(USERS).content.decode()
-    assert "Sent 1 verification email(s)." in html
+    assert "Queued 1 verification email(s)." in html
     assert "Skipped 1 user(s) already verified or inactive." in html
 
 

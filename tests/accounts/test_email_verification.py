@@ -1,10 +1,10 @@
-"""GET /api/auth/verify-email and POST /api/auth/send-verification-email"""
+"""POST /api/auth/verify-email and POST /api/auth/send-verification-email"""
 
 from __future__ import annotations
 
 import re
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail, signing
@@ -25,7 +25,7 @@ class SignerFromYesterday(signing.TimestampSigner):
 
 def _token_from_outbox() -> str:
     link = re.search(r"https?://\S+", mail.outbox[-1].body).group(0)
-    return parse_qs(urlsplit(link).query)["token"][0]
+    return urlsplit(link).path.rsplit("/", 1)[1]
 
 
 def test_link_from_the_sign_up_email_verifies_the_user(api_client):
@@ -34,7 +34,7 @@ def test_link_from_the_sign_up_email_verifies_the_user(api_client):
         {"email": "you@example.com", "password": "a-long-secure-passphrase", "name": "You"},
     )
 
-    response = api_client.get(VERIFY, {"token": _token_from_outbox()})
+    response = api_client.post(VERIFY, {"token": _token_from_outbox()})
 
     assert response.status_code == 200
     assert response.json()["message"] == "Email verified"
@@ -46,8 +46,8 @@ def test_link_from_the_sign_up_email_verifies_the_user(api_client):
 def test_a_link_works_only_once(api_client, user_factory):
     token = make_verification_token(user_factory(verified=False))
 
-    first = api_client.get(VERIFY, {"token": token})
-    second = api_client.get(VERIFY, {"token": token})
+    first = api_client.post(VERIFY, {"token": token})
+    second = api_client.post(VERIFY, {"token": token})
 
     assert first.status_code == 200
     assert second.status_code == 400
@@ -58,7 +58,7 @@ def test_a_tampered_token_is_refused(api_client, user_factory):
     token = make_verification_token(user_factory(verified=False))
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
 
-    response = api_client.get(VERIFY, {"token": tampered})
+    response = api_client.post(VERIFY, {"token": tampered})
 
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_TOKEN"
@@ -71,7 +71,7 @@ def test_a_token_for_another_email_is_refused(api_client, user_factory):
         {"u": user.pk, "e": "someone-else@example.com"}
     )
 
-    response = api_client.get(VERIFY, {"token": forged})
+    response = api_client.post(VERIFY, {"token": forged})
 
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_TOKEN"
@@ -81,7 +81,7 @@ def test_an_expired_token_is_refused(api_client, user_factory):
     user = user_factory(verified=False)
     old = SignerFromYesterday(salt=SALT).sign_object({"u": user.pk, "e": user.email})
 
-    response = api_client.get(VERIFY, {"token": old})
+    response = api_client.post(VERIFY, {"token": old})
 
     assert response.status_code == 400
     assert response.json()["code"] == "INVALID_TOKEN"
@@ -93,35 +93,38 @@ def test_the_lifetime_is_a_setting(api_client, user_factory, settings):
     user = user_factory(verified=False)
     old = SignerFromYesterday(salt=SALT).sign_object({"u": user.pk, "e": user.email})
 
-    assert api_client.get(VERIFY, {"token": old}).status_code == 200
+    assert api_client.post(VERIFY, {"token": old}).status_code == 200
 
 
 @pytest.mark.parametrize("query", [{}, {"token": ""}, {"token": "x" * 600}, {"token": "abc:def"}])
 def test_missing_or_malformed_token_is_400(api_client, query):
-    response = api_client.get(VERIFY, query)
+    response = api_client.post(VERIFY, query)
 
     assert response.status_code == 400
     assert response.json()["code"] in {"VALIDATION_ERROR", "INVALID_TOKEN"}
 
 
-def test_a_browser_is_sent_to_the_result_page(api_client, user_factory):
-    token = make_verification_token(user_factory(verified=False))
+@pytest.mark.parametrize(
+    ("accept", "status", "location"),
+    [
+        ("text/html", 302, "/verify-email/TOKEN"),
+        ("application/json", 405, None),
+        ("*/*", 405, None),
+    ],
+)
+def test_a_get_never_verifies(api_client, user_factory, accept, status, location):
+    user = user_factory(verified=False)
+    token = make_verification_token(user)
 
-    response = api_client.get(VERIFY, {"token": token}, HTTP_ACCEPT="text/html")
-    page = api_client.get(response["Location"])
+    response = api_client.get(VERIFY, {"token": token}, HTTP_ACCEPT=accept)
 
-    assert response.status_code == 302
-    assert response["Location"] == "/verify-email/result?result=verified"
-    assert page.status_code == 200
-    assert b"Your email address is verified" in page.content
-
-
-def test_a_browser_with_a_bad_link_sees_why(api_client):
-    response = api_client.get(VERIFY, {"token": "bad"}, HTTP_ACCEPT="text/html")
-    page = api_client.get(response["Location"])
-
-    assert response["Location"] == "/verify-email/result?result=invalid"
-    assert b"This link is not valid" in page.content
+    assert response.status_code == status
+    if location:
+        assert response["Location"] == location.replace("TOKEN", token)
+    else:
+        assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+    user.refresh_from_db()
+    assert user.is_verified is False
 
 
 def test_resend_sends_a_new_link_to_an_unverified_account(api_client, user_factory):
@@ -131,7 +134,7 @@ def test_resend_sends_a_new_link_to_an_unverified_account(api_client, user_facto
 
     assert response.status_code == 200
     assert len(mail.outbox) == 1
-    assert api_client.get(VERIFY, {"token": _token_from_outbox()}).status_code == 200
+    assert api_client.post(VERIFY, {"token": _token_from_outbox()}).status_code == 200
 
 
 def test_resend_answers_the_same_for_unknown_and_verified_addresses(api_client, user_factory):

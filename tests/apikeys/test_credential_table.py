@@ -134,7 +134,13 @@ ROUTES = [
     ),
     Route(
         "GET", "/api/auth/status", "", "Authenticated",
-        check=lambda data, w: data["authenticated"] is True and data["user"]["id"] == w.owner.pk,
+        # A session sees the profile; a key without user:read sees only its own metadata.
+        check=lambda data, w: data["authenticated"] is True
+        and (
+            data["user"]["id"] == w.owner.pk
+            if data["authMethod"] == "session"
+            else "user" not in data and data["apiKey"]["scopes"] == ["projects:read"]
+        ),
     ),
     Route(
         "GET", "/api/user/organizations", "user:read", "Organizations fetched",
@@ -406,11 +412,12 @@ def test_auth_status_says_how_the_caller_authenticated(
 
     assert response.status_code == 200
     data = response.json()["data"]
-    assert data["user"]["id"] == world.owner.pk
     if credential == "session":
+        assert data["user"]["id"] == world.owner.pk
         assert data["authMethod"] == "session"
         assert data["apiKey"] is None
     else:
+        assert "user" not in data  # the profile needs user:read
         assert data["authMethod"] == "api_key"
         assert data["apiKey"]["id"] == key.pk
         assert data["apiKey"]["scopes"] == ["projects:read"]

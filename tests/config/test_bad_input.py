@@ -367,31 +367,46 @@ def test_a_body_in_an_unexpected_charset_is_a_client_error(world, charset):
 
 
 def test_verify_email_without_a_token_names_the_token(world):
-    response = world["anonymous"].get(VERIFY)
+    response = world["anonymous"].post(VERIFY, {})
 
     assert_error(response, 400, "VALIDATION_ERROR", "token")
 
 
 @pytest.mark.parametrize(
-    ("query", "code"),
+    ("body", "code", "field"),
     [
-        pytest.param("token=", "VALIDATION_ERROR", id="empty"),
-        pytest.param("token=%00", "VALIDATION_ERROR", id="nul"),
-        pytest.param("token=" + "x" * 100_000, "VALIDATION_ERROR", id="100k-chars"),
-        pytest.param("token=" + "x" * 513, "VALIDATION_ERROR", id="over-512"),
-        pytest.param("token=abc", "INVALID_TOKEN", id="garbage"),
-        pytest.param("token=a:b:c", "INVALID_TOKEN", id="signature-shaped"),
-        pytest.param("token=%F0%9F%98%80", "INVALID_TOKEN", id="emoji"),
-        pytest.param("token=%ED%A0%80", "INVALID_TOKEN", id="encoded-surrogate"),
-        pytest.param("token=%FF%FE", "INVALID_TOKEN", id="invalid-utf8"),
-        pytest.param("token=a&token=b", "INVALID_TOKEN", id="repeated"),
-        pytest.param("token[]=abc", "VALIDATION_ERROR", id="array-syntax"),
+        pytest.param('{"token": ""}', "VALIDATION_ERROR", "token", id="empty"),
+        pytest.param('{"token": "\\u0000"}', "VALIDATION_ERROR", "token", id="nul"),
+        pytest.param(
+            '{"token": "' + "x" * 100_000 + '"}', "VALIDATION_ERROR", "token", id="100k-chars"
+        ),
+        pytest.param('{"token": "' + "x" * 513 + '"}', "VALIDATION_ERROR", "token", id="over-512"),
+        pytest.param('{"token": "abc"}', "INVALID_TOKEN", None, id="garbage"),
+        pytest.param('{"token": "a:b:c"}', "INVALID_TOKEN", None, id="signature-shaped"),
+        pytest.param('{"token": "\\ud83d\\ude00"}', "INVALID_TOKEN", None, id="emoji"),
+        pytest.param('{"token": "\\ud800"}', "VALIDATION_ERROR", "token", id="lone-surrogate"),
+        pytest.param('{"token": ["abc"]}', "VALIDATION_ERROR", "token", id="array"),
+        pytest.param('{"token": null}', "VALIDATION_ERROR", "token", id="null"),
+        pytest.param('{"token": {"a": 1}}', "VALIDATION_ERROR", "token", id="object"),
+        pytest.param(
+            '{"token": "abc", "secure": null}', "VALIDATION_ERROR", "secure", id="null-secure"
+        ),
+        pytest.param(
+            '{"token": "abc", "secure": [true]}', "VALIDATION_ERROR", "secure", id="list-secure"
+        ),
     ],
 )
-def test_verify_email_refuses_a_bad_token(world, query, code):
-    response = world["anonymous"].get(f"{VERIFY}?{query}")
+def test_verify_email_refuses_a_bad_token(world, body, code, field):
+    response = world["anonymous"].post(VERIFY, body, content_type="application/json")
 
-    assert_error(response, 400, code, "token" if code == "VALIDATION_ERROR" else None)
+    assert_error(response, 400, code, field)
+
+
+@pytest.mark.parametrize("query", ["", "?token=abc", "?token=%00", "?token=" + "x" * 5000])
+def test_verify_email_by_get_changes_nothing_and_is_405_for_json(world, query):
+    response = world["anonymous"].get(f"{VERIFY}{query}", HTTP_ACCEPT="application/json")
+
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
 
 
 def test_verify_email_refuses_a_token_signed_for_something_else(world):
@@ -402,7 +417,7 @@ def test_verify_email_refuses_a_token_signed_for_something_else(world):
         {"u": owner.pk, "e": owner.email}
     )
 
-    response = world["anonymous"].get(VERIFY, {"token": forged})
+    response = world["anonymous"].post(VERIFY, {"token": forged})
 
     assert_error(response, 400, "INVALID_TOKEN")
     owner.refresh_from_db()

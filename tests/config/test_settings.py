@@ -13,11 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
-    own = {"DEBUG", "SECRET_KEY", "CACHE_URL", "APIKEY_CACHE_TIMEOUT"}
+def load_settings(
+    *, code: str = "import config.settings", **env: str
+) -> subprocess.CompletedProcess:
+    own = {"DEBUG", "SECRET_KEY", "CACHE_URL", "APIKEY_CACHE_TIMEOUT", "PUBLIC_URL"}
     clean = {k: v for k, v in os.environ.items() if k not in own}
     return subprocess.run(
-        [sys.executable, "-c", "import config.settings"],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -43,9 +45,70 @@ def test_production_without_a_real_secret_key_refuses_to_start(env):
 
 
 def test_production_with_a_real_secret_key_starts():
-    result = load_settings(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50))
+    result = load_settings(
+        DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), PUBLIC_URL="https://auth.example.com"
+    )
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("public_url", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_production_without_a_public_url_refuses_to_start(public_url):
+    # Links in emails are built from it; without it they would have to trust the Host header.
+    env = {"DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50)}
+    if public_url is not None:
+        env["PUBLIC_URL"] = public_url
+
+    result = load_settings(**env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "PUBLIC_URL" in result.stderr
+
+
+@pytest.mark.parametrize("debug", ["true", "false"])
+@pytest.mark.parametrize(
+    "public_url",
+    [
+        "auth.example.com",
+        "//auth.example.com",
+        "ftp://auth.example.com",
+        "javascript:alert(1)",
+        "https://",
+        "https://auth example.com",
+        "https://auth.example.com?next=/",
+        "https://auth.example.com/#top",
+    ],
+)
+def test_a_malformed_public_url_is_named_in_the_error(debug, public_url):
+    result = load_settings(
+        DEBUG=debug, SECRET_KEY=secrets.token_urlsafe(50), PUBLIC_URL=public_url
+    )
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "PUBLIC_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("public_url", "kept"),
+    [
+        ("https://auth.example.com", "https://auth.example.com"),
+        ("https://auth.example.com/", "https://auth.example.com"),
+        ("http://localhost:8000", "http://localhost:8000"),
+        ("https://example.com/latchkey/", "https://example.com/latchkey"),
+    ],
+)
+def test_a_well_formed_public_url_starts_without_its_trailing_slash(public_url, kept):
+    result = load_settings(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        PUBLIC_URL=public_url,
+        code="import config.settings as s; print(s.PUBLIC_URL)",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == kept
 
 
 @pytest.mark.parametrize(
