@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from apikeys.models import ApiKey
 from apikeys.services import api_key_issue
+from config import ratelimit
+from config.ratelimit import Rate
 from tenants.models import Membership, Organization, Project, Role
 
 PASSWORD = "correct-horse-battery-staple"
@@ -194,3 +197,20 @@ def team(org_factory, member_factory, user_factory) -> dict[str, Any]:
         "member": member_factory(organization, role=Role.MEMBER),
         "outsider": org_factory().memberships.get().user,
     }
+
+
+def set_rates(settings: Any, **rates: str) -> None:
+    """Replace some RATELIMITS entries, e.g. set_rates(settings, SIGNIN="2/min"), on a copy:
+    the settings dict itself is never mutated."""
+    settings.RATELIMITS = {
+        **settings.RATELIMITS,
+        **{name: Rate.parse(rate, setting=name) for name, rate in rates.items()},
+    }
+
+
+@pytest.fixture
+def one_ratelimit_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold the limiter's clock just after the hour: every window a test uses (a minute, five
+    minutes, an hour) starts then, so no test straddles two windows and sees a reset."""
+    now = time.time()
+    monkeypatch.setattr(ratelimit, "timer", lambda: now - now % 3600 + 1)

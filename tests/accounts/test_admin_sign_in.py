@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from importlib import import_module
 from typing import Any
 
@@ -17,11 +16,9 @@ from django.test import Client
 
 from accounts import devices
 from audit.models import Action, AuditEvent
-from config import ratelimit
-from config.ratelimit import Rate
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, set_rates
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_ratelimit_window")]
 
 ADMIN = "/admin/"
 ADMIN_LOGIN = "/admin/login/"
@@ -36,23 +33,7 @@ INVALID_LOGIN = (
 TOO_MANY = re.compile(r"^Too many sign-in attempts\. Please wait (\d+) seconds? and try again\.$")
 
 
-@pytest.fixture(autouse=True)
-def _one_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every window used here (a minute, five minutes, an hour) starts on the hour: with the
-    # limiter's clock held just after one, no test straddles two windows and sees a reset.
-    now = time.time()
-    monkeypatch.setattr(ratelimit, "timer", lambda: now - now % 3600 + 1)
-
-
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def _limit(settings: Any, **rates: str) -> None:
-    """Replace some RATELIMITS entries (a copy: the settings dict is never mutated)."""
-    settings.RATELIMITS = {
-        **settings.RATELIMITS,
-        **{name: Rate.parse(rate, setting=name) for name, rate in rates.items()},
-    }
 
 
 def _admin_sign_in(client: Client, email: str, password: str, **extra: Any) -> Any:
@@ -231,7 +212,7 @@ def test_a_refused_member_sees_the_same_text_as_a_wrong_password(client, staff, 
 def test_failures_anywhere_lock_the_admin_and_the_admin_locks_everywhere(
     settings, staff, earlier, later
 ):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
     attacker = Client()
     statuses = [SURFACES[earlier](attacker, STAFF, WRONG).status_code for _ in range(2)]
     statuses.append(SURFACES[later](attacker, STAFF, WRONG).status_code)
@@ -247,7 +228,7 @@ def test_failures_anywhere_lock_the_admin_and_the_admin_locks_everywhere(
 
 
 def test_a_locked_admin_says_when_to_come_back(client, settings, staff):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     for _ in range(2):
         assert _api_sign_in(Client(), STAFF, WRONG).status_code == 401
 
@@ -265,7 +246,7 @@ def test_a_locked_admin_says_when_to_come_back(client, settings, staff):
 
 
 def test_the_admins_lock_is_per_account(client, settings, staff, user_factory):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     other = user_factory(email="other-staff@example.com", is_staff=True)
     for _ in range(2):
         _admin_sign_in(Client(), STAFF, WRONG)
@@ -280,7 +261,7 @@ def test_the_admins_lock_is_per_account(client, settings, staff, user_factory):
 
 @pytest.mark.parametrize("earlier", ["api", "dashboard", "admin"])
 def test_the_per_ip_sign_in_limit_covers_the_admin(settings, staff, earlier):
-    _limit(settings, SIGNIN="2/min")
+    set_rates(settings, SIGNIN="2/min")
     for _ in range(2):
         SURFACES[earlier](Client(), STAFF, PASSWORD)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +18,9 @@ from django_tasks import default_task_backend
 
 from accounts import tasks
 from accounts.models import User
-from config import ratelimit
-from config.ratelimit import Rate
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, set_rates
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_ratelimit_window")]
 
 PUBLIC_URL = "https://links.latchkey.example"
 KNOWN = "kate@example.com"
@@ -32,23 +29,7 @@ RESET_TASK = "accounts.tasks.password_reset_email"
 VERIFICATION_TASK = "accounts.tasks.verification_email"
 
 
-@pytest.fixture(autouse=True)
-def _one_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every window used here (a minute, five minutes, an hour) starts on the hour: with the
-    # limiter's clock held just after one, no test straddles two windows and sees a reset.
-    now = time.time()
-    monkeypatch.setattr(ratelimit, "timer", lambda: now - now % 3600 + 1)
-
-
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def _limit(settings: Any, **rates: str) -> None:
-    """Replace some RATELIMITS entries (a copy: the settings dict is never mutated)."""
-    settings.RATELIMITS = {
-        **settings.RATELIMITS,
-        **{name: Rate.parse(rate, setting=name) for name, rate in rates.items()},
-    }
 
 
 def _api(path: str) -> Callable[..., Any]:
@@ -283,7 +264,7 @@ SPELLINGS = [
 def test_a_recipient_gets_at_most_their_budget_whoever_asks_and_however_spelt(
     settings, user_factory, way
 ):
-    _limit(settings, EMAIL_RECIPIENT="3/hour")
+    set_rates(settings, EMAIL_RECIPIENT="3/hour")
     send, _task, status = REQUESTS[way]
     user_factory(email=KNOWN, verified=False)
 
@@ -311,7 +292,7 @@ def test_the_default_recipient_budget_is_five_an_hour(user_factory):
 
 
 def test_one_recipients_budget_is_not_anothers(settings, user_factory):
-    _limit(settings, EMAIL_RECIPIENT="1/hour")
+    set_rates(settings, EMAIL_RECIPIENT="1/hour")
     user_factory(email=KNOWN)
     user_factory(email="joe@example.com")
     send = _api("/api/auth/request-password-reset")

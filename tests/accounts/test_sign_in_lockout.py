@@ -27,9 +27,9 @@ from config import ratelimit, throttling
 from config.errors import InvalidCredentials, RateLimited
 from config.ratelimit import Rate
 from config.throttling import account_identity
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, set_rates
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_ratelimit_window")]
 
 SIGN_IN = "/api/auth/sign-in/email"
 EMAIL = "jane@example.com"
@@ -39,23 +39,7 @@ OWNER_IP = "198.51.100.7"
 ATTACKER_IP = "203.0.113.5"
 
 
-@pytest.fixture(autouse=True)
-def _one_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every window used here (a minute, five minutes, an hour) starts on the hour: with the
-    # limiter's clock held just after one, no test straddles two windows and sees a reset.
-    now = time.time()
-    monkeypatch.setattr(ratelimit, "timer", lambda: now - now % 3600 + 1)
-
-
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def _limit(settings: Any, **rates: str) -> None:
-    """Replace some RATELIMITS entries (a copy: the settings dict is never mutated)."""
-    settings.RATELIMITS = {
-        **settings.RATELIMITS,
-        **{name: Rate.parse(rate, setting=name) for name, rate in rates.items()},
-    }
 
 
 def _sign_in(client: Client, email: str, password: str, ip: str = OWNER_IP) -> Any:
@@ -122,7 +106,7 @@ def jane(user_factory) -> User:
 def test_failures_from_one_network_lock_that_network_only(
     settings, jane, attacker, same_network, other_network
 ):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
 
     statuses = [_sign_in(Client(), EMAIL, WRONG, attacker).status_code for _ in range(3)]
     locked = _sign_in(Client(), EMAIL, PASSWORD, same_network)
@@ -144,7 +128,7 @@ def test_the_default_budget_per_account_and_network_is_five_in_five_minutes(jane
 
 
 def test_one_networks_failures_do_not_lock_another_account_from_it(settings, jane, user_factory):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     user_factory(email="joe@example.com")
     for _ in range(2):
         _sign_in(Client(), EMAIL, WRONG, ATTACKER_IP)
@@ -154,7 +138,7 @@ def test_one_networks_failures_do_not_lock_another_account_from_it(settings, jan
 
 
 def test_one_network_guessing_many_accounts_is_limited(settings, user_factory):
-    _limit(settings, SIGNIN_FAILURES_IP="3/min")
+    set_rates(settings, SIGNIN_FAILURES_IP="3/min")
     user_factory(email="victim@example.com")
     for n in range(3):
         assert _sign_in(Client(), f"who{n}@example.com", WRONG, ATTACKER_IP).status_code == 401
@@ -171,7 +155,7 @@ def test_one_network_guessing_many_accounts_is_limited(settings, user_factory):
 
 @pytest.mark.parametrize("surface", ["api", "dashboard", "admin"])
 def test_the_accounts_ceiling_locks_new_networks_but_not_a_known_browser(settings, jane, surface):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT="3/hour")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT="3/hour")
     sign_in, admitted = SURFACES[surface]
     browser = Client()
     first = sign_in(browser, EMAIL, PASSWORD, OWNER_IP)
@@ -234,7 +218,7 @@ def _forged_cookie(kind: str, genuine: str) -> str:
 def test_only_a_genuine_known_device_cookie_passes_the_ceiling(
     settings, jane, user_factory, cookie, status
 ):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT="2/hour")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT="2/hour")
     browser = Client()
     if cookie in {"genuine", "tampered"}:
         assert _sign_in(browser, EMAIL, PASSWORD, OWNER_IP).status_code == 200
@@ -274,7 +258,7 @@ def test_the_cookie_is_set_only_by_a_successful_sign_in(jane):
 
 def test_with_secure_cookies_the_cookie_is_host_only_and_still_known(settings, jane):
     settings.SESSION_COOKIE_SECURE = True
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT="1/hour")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT="1/hour")
     browser = Client()
 
     response = browser.post(
@@ -315,7 +299,7 @@ def test_with_secure_cookies_the_cookie_is_host_only_and_still_known(settings, j
     ],
 )
 def test_successful_sign_ins_give_their_attempt_back(settings, jane, budget, policy):
-    _limit(settings, **{budget: "2/5min"})
+    set_rates(settings, **{budget: "2/5min"})
     # A fresh client each time: no known-device cookie, so every budget applies.
     attempts = [PASSWORD, PASSWORD, PASSWORD, WRONG, PASSWORD, PASSWORD, PASSWORD, WRONG]
 
@@ -356,7 +340,7 @@ def test_successful_sign_ins_give_their_attempt_back(settings, jane, budget, pol
     ids=["case", "kelvin-and-fullwidth", "sharp-s", "dotted-capital-i"],
 )
 def test_look_alike_spellings_share_one_budget(settings, user_factory, account, spellings):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min")
     user_factory(email=account)
 
     statuses = [
@@ -371,7 +355,7 @@ def test_look_alike_spellings_share_one_budget(settings, user_factory, account, 
 
 def test_a_different_address_keeps_its_own_budget(settings, user_factory):
     # A dotless i is another letter from U+0130's folded i + U+0307: another account.
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     user_factory(email="\u0130lker@example.com")
     user_factory(email="ilker@example.com")
     for _ in range(2):
@@ -405,7 +389,7 @@ def test_sixteen_concurrent_guesses_hash_at_most_the_budget(
     settings, user_factory, monkeypatch, email
 ):
     settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher", *settings.PASSWORD_HASHERS]
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="5/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="5/5min")
     user_factory(email=EMAIL)  # hashed with CountingHasher, the first hasher
     CountingHasher.calls.clear()
     start = threading.Barrier(16)
@@ -490,7 +474,7 @@ def fresh_fallback():
 def test_with_the_cache_down_failures_are_still_limited_and_the_rest_fails_open(
     settings, jane, fresh_fallback, cache
 ):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min", SIGNIN="1/min", ANON="1/min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="3/5min", SIGNIN="1/min", ANON="1/min")
     settings.CACHES = CACHES_DOWN[cache]
     api = APIClient(REMOTE_ADDR=ATTACKER_IP)
 
@@ -514,7 +498,7 @@ def test_with_the_cache_down_failures_are_still_limited_and_the_rest_fails_open(
 def test_with_the_cache_down_successes_still_give_their_attempt_back(
     settings, jane, fresh_fallback, cache
 ):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     settings.CACHES = CACHES_DOWN[cache]
     attempts = [PASSWORD, PASSWORD, PASSWORD, WRONG, PASSWORD, WRONG, PASSWORD]
 
@@ -552,7 +536,7 @@ CHANGES = {"api": (_api_change, APIClient, 400), "dashboard": (_dashboard_change
 
 @pytest.mark.parametrize("surface", CHANGES)
 def test_wrong_current_passwords_spend_the_sign_in_budget(settings, jane, surface):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     change, client_class, refused = CHANGES[surface]
     stolen = client_class()
     stolen.force_login(jane)
@@ -573,7 +557,7 @@ def test_wrong_current_passwords_spend_the_sign_in_budget(settings, jane, surfac
 
 @pytest.mark.parametrize("surface", CHANGES)
 def test_failed_sign_ins_lock_a_password_change(settings, jane, surface):
-    _limit(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT_IP="2/5min")
     change, client_class, _refused = CHANGES[surface]
     for _ in range(2):
         assert _sign_in(Client(), EMAIL, WRONG, ATTACKER_IP).status_code == 401
