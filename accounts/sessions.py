@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 
 class SessionStore(DatabaseSessionStore):
@@ -38,3 +39,23 @@ def sessions_end(user_id: Any) -> int:
     ended = live_sessions(user_id).count()
     SessionStore.get_model_class().objects.filter(user_id=str(user_id)).delete()
     return ended
+
+
+def session_auth_hash(request: Any) -> str | None:
+    """The password-derived hash this request's session was signed in with, or None for a
+    request authenticated by an API key."""
+    if getattr(request, "auth", None) is not None:
+        return None
+    http = getattr(request, "_request", request)
+    return http.session.get(HASH_SESSION_KEY, "")
+
+
+def session_is_current(auth_hash: str | None, user: Any) -> bool:
+    """Whether a session signed in with `auth_hash` still belongs to `user` as it is now (the
+    row read under lock): active, and its password unchanged since (a reset, a change or
+    securing the account changes it)."""
+    return bool(
+        user.is_active
+        and auth_hash is not None
+        and constant_time_compare(auth_hash, user.get_session_auth_hash())
+    )

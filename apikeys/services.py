@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.sessions import session_is_current
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
 from apikeys.scopes import scope_covers
@@ -16,6 +17,7 @@ from audit.models import Action
 from audit.services import audit_record
 from config.envelope import format_datetime
 from config.errors import (
+    CredentialChanged,
     KeyBroaderThanCreator,
     KeyOutranksCaller,
     NotOrganizationMember,
@@ -33,13 +35,27 @@ def api_key_issue(
     expires_in: int | None = None,
     organization_id: str | None = None,
     creator_key: ApiKey | None = None,
+    session_auth_hash: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key for `user`; return it and its plaintext, which is never available again.
 
     `creator_key` is the key that authenticated the request, if one did: the new key may not
     be broader than it in scopes, organization or lifetime. Without an explicit pin or expiry,
-    it inherits the creator's.
+    it inherits the creator's. `session_auth_hash` is that of the session that asked, if one
+    did (accounts.sessions.session_auth_hash).
+
+    The owner's row is locked first, as securing, resetting and deactivating the account lock
+    it: a request that authenticated just before one of those committed finds, once it holds
+    the lock, that its credential no longer works, and creates nothing (CredentialChanged).
     """
+    owner = User.objects.select_for_update().get(pk=user.pk)
+    if not owner.is_active:
+        raise CredentialChanged()
+    if creator_key is not None:
+        if not ApiKey.objects.filter(pk=creator_key.pk, revoked_at__isnull=True).exists():
+            raise CredentialChanged()
+    elif session_auth_hash is not None and not session_is_current(session_auth_hash, owner):
+        raise CredentialChanged()
     now = timezone.now()
     expires_at = now + timedelta(seconds=expires_in) if expires_in is not None else None
     if creator_key is not None:

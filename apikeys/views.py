@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.sessions import session_auth_hash
 from apikeys import scopes, services
 from apikeys.models import ApiKey
 from apikeys.serializers import (
@@ -55,6 +56,7 @@ class ApiKeyCreateView(ApiView):
             expires_in=serializer.validated_data.get("expiresIn"),
             organization_id=serializer.organization_id(),
             creator_key=request.auth,
+            session_auth_hash=session_auth_hash(request),
         )
         response = envelope(
             {

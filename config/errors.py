@@ -89,6 +89,14 @@ class InvalidCredentials(ApiError):
     code = "INVALID_CREDENTIALS"
 
 
+class CredentialChanged(ApiError):
+    """The session or key a request came with stopped working while the request ran (the
+    account was secured, reset or deactivated, or the key revoked): nothing was done."""
+
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "UNAUTHORIZED"
+
+
 class InvalidPassword(ApiError):
     status_code = status.HTTP_400_BAD_REQUEST
     code = "INVALID_PASSWORD"

@@ -8,13 +8,20 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from config.errors import InsufficientRole, NotOrganizationMember, RateLimited
+from config.errors import (
+    CredentialChanged,
+    InsufficientRole,
+    NotOrganizationMember,
+    RateLimited,
+)
 from config.ratelimit import Policy
 from config.throttling import enforce, named_policy
 from tenants.access import membership_of
@@ -65,6 +72,10 @@ def page(view: View) -> View:
             return error_page(request, 403, "You are not a member of this organization.")
         except (InsufficientRole, PermissionDenied):
             return error_page(request, 403, "Your role does not allow this.")
+        except CredentialChanged:
+            # The account was secured, reset or deactivated while this request ran.
+            logout(request)
+            return redirect_to_login(request.get_full_path())
 
     return wrapper
 

@@ -15,10 +15,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
+from accounts.sessions import session_auth_hash
 from apikeys import services
 from apikeys.models import ApiKey
 from apikeys.scopes import scope_grants
-from config.errors import ApiError, RateLimited
+from config.errors import ApiError, CredentialChanged, RateLimited
 from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
 from dashboard.pages import limit, memberships_of, signed_in, too_many
 
@@ -146,7 +147,10 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
             scopes=form.validated_data["scopes"],
             expires_in=form.validated_data.get("expiresIn"),
             organization_id=form.serializer.organization_id(),
+            session_auth_hash=session_auth_hash(request),
         )
+    except CredentialChanged:
+        raise  # signed out by the page: the session stopped working while this ran
     except ApiError as exc:
         form.add_error(None, str(exc.detail))
         form.data = form.data.copy()
