@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 
 class AdminSignInForm(AdminAuthenticationForm):
@@ -43,6 +44,13 @@ class AdminSignInForm(AdminAuthenticationForm):
 
 class AdminSite(admin.AdminSite):
     login_form = AdminSignInForm
+
+    def password_change(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The dashboard's password page: its wrong current passwords spend the sign-in
+        failure budgets and its changes are audited, which Django's own view does not do."""
+        return redirect("dashboard:password-change")
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         from accounts.services import user_session_started

@@ -55,3 +55,17 @@ def nfkc_changes(address: str) -> bool:
     characters a mailbox is known by, never in a disguise of another account's address.
     """
     return not unicodedata.is_normalized("NFKC", address)
+
+
+# Characters that IDNA 2003 (what Python's codec and Django's mail use) maps away but IDNA 2008
+# keeps: a domain holding one is, to the rest of the internet, another domain than the one
+# mail would go to ("faß.de" is not "fass.de").
+IDNA_DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
+
+
+def domain_is_ambiguous(address: str) -> bool:
+    """True if the domain of `address` names two different domains under IDNA 2003 and IDNA
+    2008. Sign-up refuses such an address: its mail and its owner could be on different
+    domains."""
+    _local, _at, domain = address.rpartition("@")
+    return any(char in IDNA_DEVIATIONS for char in domain)

@@ -39,16 +39,16 @@ class SessionTimeoutMiddleware:
     proves the password again. A signed-in session without these marks (one that began before
     they existed, or outside a request) counts from the account's last sign-in.
 
-    A request that presents an API key is authenticated by the key alone; its session, if it
-    sent a cookie too, is left as it is.
+    An expired session is signed out whatever else the request carries: an API key header
+    must not keep a stolen cookie alive on pages, which authenticate by the session whatever
+    the header says. A request that presents a key does not count as the session's use.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if presented_key(request.META) is None:
-            self.expire_or_touch(request)
+        self.expire_or_touch(request, touch=presented_key(request.META) is None)
         key_before = request.session.session_key
         response = self.get_response(request)
         if request.session.session_key != key_before and SESSION_KEY in request.session:
@@ -56,7 +56,7 @@ class SessionTimeoutMiddleware:
             mark_signed_in(request.session, timer())
         return response
 
-    def expire_or_touch(self, request: HttpRequest) -> None:
+    def expire_or_touch(self, request: HttpRequest, *, touch: bool) -> None:
         session = request.session
         # Anonymous: nothing to time (and, without a cookie, no query to find that out).
         if SESSION_KEY not in session:
@@ -77,6 +77,6 @@ class SessionTimeoutMiddleware:
         ):
             logout(request)
             return
-        if now - seen_at >= SEEN_RESOLUTION:
+        if touch and now - seen_at >= SEEN_RESOLUTION:
             session[SIGNED_IN_AT] = int(signed_in_at)
             session[SEEN_AT] = int(now)

@@ -7,7 +7,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from accounts.identity import nfkc_changes
+from accounts.identity import domain_is_ambiguous, nfkc_changes
 from accounts.models import User
 from accounts.services import password_problems
 from accounts.tokens import user_for_password_reset_token
@@ -66,7 +66,7 @@ class SignUpSerializer(serializers.Serializer):
         # look-alike (Kelvin sign, fullwidth letters, a decomposed accent) would have the same
         # key as the plain address, so it could not take another account, but it would put a
         # disguised address on show; refused, every address is written as its mailbox is known.
-        if nfkc_changes(value):
+        if nfkc_changes(value) or domain_is_ambiguous(value):
             raise serializers.ValidationError(LOOK_ALIKE_EMAIL, code="look_alike")
         return value
 

@@ -8,7 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import (
+    SESSION_KEY,
+    authenticate,
+    login,
+    logout,
+    update_session_auth_hash,
+)
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -16,7 +22,7 @@ from django.http import HttpRequest
 
 from accounts import devices, tasks
 from accounts.models import HANDLE_MAX_LENGTH, User
-from accounts.sessions import live_sessions, sessions_end
+from accounts.sessions import live_sessions, session_auth_hash, session_is_current, sessions_end
 from accounts.tokens import (
     make_password_reset_token,
     password_reset_token_matches,
@@ -28,6 +34,7 @@ from apikeys.services import api_key_revoke
 from audit.models import Action
 from audit.services import audit_record, request_origin
 from config.errors import (
+    CredentialChanged,
     EmailNotVerified,
     EmailTaken,
     InvalidCredentials,
@@ -220,7 +227,17 @@ def user_session_started(*, request: HttpRequest, user: User) -> None:
     # issue a new key so that a key planted or leaked before it is worthless (fixation).
     request.session.cycle_key()
     audit_record(action=Action.SIGNED_IN, actor=user, target=user)
-    devices.remember(request, user.email)
+    devices.remember(request, user)
+
+
+def user_sign_out_if(*, request: HttpRequest | Any, user: User) -> None:
+    """After every session of `user` was ended (secure, reset), a browser that held one of
+    them starts afresh: its session row is gone and must not be written back."""
+    http = getattr(request, "_request", request)
+    # The session itself says whose it is: an API view that authenticates no one (or by a
+    # key) leaves request.user anonymous whatever the cookie holds.
+    if http.session.get(SESSION_KEY) == str(user.pk):
+        logout(http)
 
 
 def user_sign_out(*, request: HttpRequest) -> None:
@@ -304,13 +321,19 @@ def password_change(*, request: HttpRequest, current_password: str, new_password
     # and per-IP budgets, so a stolen session cannot be used to guess the password. (Outside
     # the transaction: the rate-limit trip's audit event must not roll back with the 429.)
     failures = signin_failure_policies(
-        request, user.email, known_device=devices.is_known(request, user.email)
+        request, user.email, known_device=devices.is_known(request, user.email, user)
     )
     counted_at = failure_spend(request, failures)
     if not user.check_password(current_password):
         raise InvalidPassword()
     failure_refund(failures, counted_at)
+    auth_hash = session_auth_hash(request)
     with transaction.atomic():
+        # Locked as securing, resetting and deactivating lock it: a change that checked the
+        # password just before one of those committed must not undo it afterwards.
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not session_is_current(auth_hash, user):
+            raise CredentialChanged()
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
         audit_record(action=Action.PASSWORD_CHANGED, actor=user, target=user)

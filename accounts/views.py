@@ -3,6 +3,8 @@ change, the current user."""
 
 from __future__ import annotations
 
+import re
+
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from rest_framework.exceptions import MethodNotAllowed
@@ -139,11 +141,12 @@ class ResetPasswordView(ApiView):
     def post(self, request: Request) -> Response:
         serializer = ResetPasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.password_reset_confirm(
+        user = services.password_reset_confirm(
             token=serializer.validated_data["token"],
             new_password=serializer.validated_data["newPassword"],
             revoke_keys=serializer.validated_data["revokeKeys"],
         )
+        services.user_sign_out_if(request=request, user=user)
         return envelope(None, message="Password reset. Sign in with your new password.")
 
 
@@ -166,6 +169,11 @@ class ChangePasswordView(ApiView):
         return envelope(None, message="Password changed. Your other sessions are signed out.")
 
 
+# What a verification token can look like (a signed value: base64url and colons); anything
+# else is not passed on into a URL.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_\-:]{1,512}")
+
+
 class VerifyEmailView(ApiView):
     """POST /api/auth/verify-email {token}: the account is the address owner's, verify it.
     {token, "secure": true}: the owner did not create it; every session ends, every key is
@@ -186,8 +194,10 @@ class VerifyEmailView(ApiView):
 
     def get(self, request: Request) -> Response | HttpResponse:
         token = request.query_params.get("token", "")
-        if "text/html" in request.META.get("HTTP_ACCEPT", "") and token:
-            return redirect("dashboard:verify-email", token=token[:512])
+        if "text/html" in request.META.get("HTTP_ACCEPT", ""):
+            if isinstance(token, str) and TOKEN_SHAPE.fullmatch(token):
+                return redirect("dashboard:verify-email", token=token)
+            return redirect("dashboard:verify-email-choice")  # says the link is not valid
         raise MethodNotAllowed("GET")
 
     def post(self, request: Request) -> Response:
@@ -198,11 +208,14 @@ class VerifyEmailView(ApiView):
             user = services.email_verify(token=token)
             return envelope(user_data(user), message="Email verified")
         user, reset_token = services.email_secure(token=token)
-        return envelope(
+        services.user_sign_out_if(request=request, user=user)
+        response = envelope(
             {"user": user_data(user), "passwordResetToken": reset_token},
             message="Account secured: every session ended and every key revoked. Choose a new "
             "password with the reset token.",
         )
+        response["Cache-Control"] = "no-store"  # the reset token is shown in this answer only
+        return response
 
 
 class MeView(ApiView):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
 from django.test import Client, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -214,3 +215,28 @@ def one_ratelimit_window(monkeypatch: pytest.MonkeyPatch) -> None:
     minutes, an hour) starts then, so no test straddles two windows and sees a reset."""
     now = time.time()
     monkeypatch.setattr(ratelimit, "timer", lambda: now - now % 3600 + 1)
+
+
+class BrokenCache(BaseCache):
+    """A cache whose every operation fails, as a cache server that is gone."""
+
+    def __init__(self, location: str, params: dict) -> None:
+        super().__init__(params)
+
+    def __getattribute__(self, name: str) -> Any:
+        # Attributes, and close() (Django closes caches when the test's settings are undone).
+        if name.startswith("__") or name in {"key_prefix", "version", "key_func", "close"}:
+            return super().__getattribute__(name)
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise ConnectionError("cache unavailable")
+
+        return fail
+
+
+@pytest.fixture
+def fresh_fallback():
+    """The per-process fallback counters outlive a test; every test starts from nothing."""
+    ratelimit._local.clear()
+    yield
+    ratelimit._local.clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,7 +12,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import services
-from accounts.models import User
 from accounts.tokens import user_for_password_reset_token
 from config.errors import (
     ApiError,
@@ -175,7 +173,14 @@ VERIFY_TOKEN_KEY = "dashboard:verify-token"  # noqa: S105 - a session key name
 RESET_TOKEN_KEY = "dashboard:reset-token"  # noqa: S105 - a session key name
 
 
-def _token_to_session(request: HttpRequest, name: str, token: str, target: str) -> HttpResponse:
+def _token_to_session(
+    request: HttpRequest, name: str, token: str, target: str, lifetime: int
+) -> HttpResponse:
+    if not request.user.is_authenticated:
+        # A new session key, so a session planted before the link was opened cannot share the
+        # token; and a session holding only a token lives no longer than the token does.
+        request.session.cycle_key()
+        request.session.set_expiry(lifetime)
     request.session[name] = token[:512]
     return redirect(target)
 
@@ -183,7 +188,13 @@ def _token_to_session(request: HttpRequest, name: str, token: str, target: str) 
 @never_cache
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link: changes nothing (mail scanners open links), only moves the token."""
-    return _token_to_session(request, VERIFY_TOKEN_KEY, token, "dashboard:verify-email-choice")
+    return _token_to_session(
+        request,
+        VERIFY_TOKEN_KEY,
+        token,
+        "dashboard:verify-email-choice",
+        settings.ACCOUNTS["VERIFY_EMAIL_MAX_AGE"],
+    )
 
 
 @never_cache
@@ -215,7 +226,7 @@ def verify_email_choice(request: HttpRequest) -> HttpResponse:
         return render(request, template, {"invalid": True}, status=400)
     del request.session[VERIFY_TOKEN_KEY]
     if choice == "secure":
-        _sign_out_if(request, secured)
+        services.user_sign_out_if(request=request, user=secured)
         request.session[RESET_TOKEN_KEY] = reset_token
         messages.success(
             request,
@@ -227,17 +238,16 @@ def verify_email_choice(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:home" if request.user.is_authenticated else "dashboard:sign-in")
 
 
-def _sign_out_if(request: HttpRequest, user: User) -> None:
-    """Every session of `user` has just been ended; if this browser held one, it starts afresh
-    (its session row is gone, and must not be written back)."""
-    if request.user.is_authenticated and request.user.pk == user.pk:
-        logout(request)
-
-
 @never_cache
 def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed reset link: only moves the token into the session."""
-    return _token_to_session(request, RESET_TOKEN_KEY, token, "dashboard:password-reset-choose")
+    return _token_to_session(
+        request,
+        RESET_TOKEN_KEY,
+        token,
+        "dashboard:password-reset-choose",
+        settings.PASSWORD_RESET_TIMEOUT,
+    )
 
 
 @sensitive_post_parameters("new_password", "confirm_password")
@@ -269,7 +279,7 @@ def password_reset_choose(request: HttpRequest) -> HttpResponse:
                     )
                 except InvalidToken:
                     return render(request, template, {"invalid": True}, status=400)
-                _sign_out_if(request, user)
+                services.user_sign_out_if(request=request, user=user)
                 request.session.pop(RESET_TOKEN_KEY, None)
                 messages.success(request, "Your password is reset. Sign in with the new one.")
                 return redirect("dashboard:sign-in")

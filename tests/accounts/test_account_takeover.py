@@ -5,6 +5,7 @@ sees of its owner."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -256,3 +257,51 @@ def test_a_deactivated_then_reactivated_account_has_no_key_back(user_factory, ap
 
     assert (response.status_code, response.json()["code"]) == (401, "KEY_REVOKED")
     assert timezone.now() >= ApiKey.objects.get().revoked_at
+
+
+@pytest.mark.parametrize("flow", ["secure", "reset"])
+def test_securing_or_resetting_from_the_accounts_own_session_answers_once_and_signs_it_out(
+    monkeypatch, user_factory, flow
+):
+    from accounts import middleware
+    from accounts.tokens import make_password_reset_token
+
+    user = user_factory(email="own@example.com", verified=False)
+    client = APIClient()
+    signed_in = client.post(
+        "/api/auth/sign-in/email",
+        {"email": "own@example.com", "password": "correct-horse-battery-staple"},
+    )
+    assert signed_in.status_code == 200
+    # Two minutes on: this request also refreshes the session's last-use mark.
+    later = time.time() + 120
+    monkeypatch.setattr(middleware, "timer", lambda: later)
+    user.refresh_from_db()  # the sign-in moved last_login, which a reset token signs
+
+    if flow == "secure":
+        response = client.post(
+            "/api/auth/verify-email",
+            {"token": make_verification_token(user), "secure": True},
+        )
+    else:
+        response = client.post(
+            "/api/auth/reset-password",
+            {"token": make_password_reset_token(user), "newPassword": OWNER_PASSWORD},
+        )
+
+    assert response.status_code == 200, response.json()
+    if flow == "secure":
+        assert response["Cache-Control"] == "no-store"
+        assert response.json()["data"]["passwordResetToken"]
+    assert client.get("/api/user/me").status_code == 401
+
+
+@pytest.mark.parametrize("token", ["a/b", "../x", "a b", "<x>", "é", "x" * 600])
+def test_a_browser_with_an_odd_link_lands_on_the_not_valid_page(api_client, token):
+    response = api_client.get("/api/auth/verify-email", {"token": token}, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/verify-email"
+    page = api_client.get("/verify-email")
+    assert page.status_code == 400
+    assert "This link is not valid" in page.content.decode()

@@ -299,3 +299,20 @@ def test_signing_in_to_the_admin_issues_a_new_session_key(client, staff, before)
     assert _admin_index_status(client) == 200
     if old_key:
         assert not _session_store()().exists(old_key)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_admins_password_change_is_the_dashboards(user_factory, method):
+    staff = user_factory(email="ops@example.com", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+
+    response = getattr(client, method)(
+        "/admin/password_change/",
+        {"old_password": "wrong", "new_password1": "x" * 20, "new_password2": "x" * 20},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/settings/password"
+    staff.refresh_from_db()
+    assert staff.check_password(PASSWORD)

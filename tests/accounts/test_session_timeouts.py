@@ -207,6 +207,20 @@ def test_a_key_request_leaves_the_session_alone(clock, person, api_key_factory):
     assert not session_exists(key)
 
 
+@pytest.mark.parametrize("header", ["x", "", "ba_not-a-key"])
+@pytest.mark.parametrize("past", [IDLE, ABSOLUTE], ids=["idle", "absolute"])
+def test_a_key_header_does_not_keep_an_expired_session_alive_on_pages(clock, person, header, past):
+    client = Client()
+    client.force_login(person)
+    assert client.get("/settings/api-keys").status_code == 200
+    clock.advance(past + 1)
+
+    page = client.get("/settings/api-keys", HTTP_X_API_KEY=header)
+
+    assert page.status_code == 302
+    assert page["Location"].startswith("/sign-in?next=")
+
+
 @pytest.mark.parametrize("value", ["soon", "30"])
 def test_a_bad_idle_timeout_stops_start_up_naming_it(value):
     env = {k: v for k, v in os.environ.items() if k != "SESSION_IDLE_TIMEOUT"}

@@ -15,15 +15,15 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import signing
-from django.core.cache.backends.base import BaseCache
 from django.db import connection
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
-from accounts import devices
+from accounts import devices, services
 from accounts.models import User
 from accounts.services import user_authenticate
-from config import ratelimit, throttling
+from accounts.tokens import make_password_reset_token, make_verification_token
+from config import throttling
 from config.errors import InvalidCredentials, RateLimited
 from config.ratelimit import Rate
 from config.throttling import account_identity
@@ -174,6 +174,41 @@ def test_the_accounts_ceiling_locks_new_networks_but_not_a_known_browser(setting
     assert int(stranger["Retry-After"]) >= 1
     _assert_locked(api_stranger, '"signin-failures-account";q=3;w=3600')
     assert known.status_code == admitted
+
+
+def _secure(user: Any) -> None:
+    services.email_secure(token=make_verification_token(user))
+
+
+def _reset(user: Any) -> None:
+    services.password_reset_confirm(
+        token=make_password_reset_token(user), new_password=NEW_PASSWORD
+    )
+
+
+def _change_elsewhere(user: Any) -> None:
+    user.set_password(NEW_PASSWORD)
+    user.save(update_fields=["password", "updated_at"])
+
+
+@pytest.mark.parametrize(
+    "new_password", [_secure, _reset, _change_elsewhere], ids=["secured", "reset", "changed"]
+)
+def test_a_browser_known_before_a_new_password_is_no_longer_known(
+    settings, user_factory, new_password
+):
+    user = user_factory(email=EMAIL, verified=False)
+    set_rates(settings, SIGNIN_FAILURES_ACCOUNT="2/hour")
+    old_browser = Client()
+    assert _sign_in(old_browser, EMAIL, PASSWORD).status_code == 200
+    new_password(User.objects.get(pk=user.pk))
+    for n in (1, 2):
+        assert _sign_in(Client(), EMAIL, WRONG, f"203.0.113.{n}").status_code == 401
+
+    # The cookie from before the new password, from a new network, past the ceiling.
+    response = _sign_in(old_browser, EMAIL, WRONG, "192.0.2.40")
+
+    _assert_locked(response, '"signin-failures-account";q=2;w=3600')
 
 
 class SignerFromLongAgo(signing.TimestampSigner):
@@ -437,37 +472,12 @@ def test_sixteen_concurrent_guesses_hash_at_most_the_budget(
 # --- The cache is down ---------------------------------------------------------------------------
 
 
-class BrokenCache(BaseCache):
-    """A cache whose every operation fails, as a cache server that is gone."""
-
-    def __init__(self, location: str, params: dict) -> None:
-        super().__init__(params)
-
-    def __getattribute__(self, name: str) -> Any:
-        # Attributes, and close() (Django closes caches when the test's settings are undone).
-        if name.startswith("__") or name in {"key_prefix", "version", "key_func", "close"}:
-            return super().__getattribute__(name)
-
-        def fail(*args: Any, **kwargs: Any) -> Any:
-            raise ConnectionError("cache unavailable")
-
-        return fail
-
-
 CACHES_DOWN = {
-    "raising": {"default": {"BACKEND": f"{__name__}.BrokenCache"}},
+    "raising": {"default": {"BACKEND": "tests.conftest.BrokenCache"}},
     "unreachable-redis": {
         "default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     },
 }
-
-
-@pytest.fixture
-def fresh_fallback():
-    """The per-process fallback counters outlive a test; every test starts from nothing."""
-    ratelimit._local.clear()
-    yield
-    ratelimit._local.clear()
 
 
 @pytest.mark.parametrize("cache", CACHES_DOWN, ids=list(CACHES_DOWN))

@@ -1409,3 +1409,25 @@ def test_the_new_password_never_appears_in_the_reset_pages(client, jane):
 
     assert "Your password is reset" in _page(done)
     _assert_no_secret([mismatch, weak, done], SECRET, 'value="Zebra')
+
+
+@pytest.mark.parametrize(
+    ("path", "lifetime"),
+    [("/verify-email/abc", "VERIFY_EMAIL_MAX_AGE"), ("/reset-password/abc", "PASSWORD_RESET")],
+)
+def test_opening_a_link_gives_a_new_session_that_lives_as_long_as_the_token(
+    client, settings, path, lifetime
+):
+    before = client.get(path).cookies[settings.SESSION_COOKIE_NAME].value
+
+    response = client.get(path)  # the same browser, its session already holding a token
+
+    assert response.status_code == 302
+    after = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert after.value != before
+    expected = (
+        settings.ACCOUNTS["VERIFY_EMAIL_MAX_AGE"]
+        if lifetime == "VERIFY_EMAIL_MAX_AGE"
+        else settings.PASSWORD_RESET_TIMEOUT
+    )
+    assert int(after["max-age"]) == expected
