@@ -19,8 +19,8 @@ class AdminSignInForm(AdminAuthenticationForm):
     def clean(self) -> dict[str, Any]:
         # Imported here: this module is loaded with the app registry, before any model.
         from accounts.services import user_authenticate
-        from config.errors import ApiError, RateLimited
-        from config.throttling import enforce, named_policy
+        from api.errors import ApiError, RateLimited
+        from ratelimits.policies import enforce, named_policy
 
         email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
         if email is None or not password:

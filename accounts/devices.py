@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
 from accounts.models import User
-from config.throttling import account_identity
+from ratelimits.policies import account_identity
 
 SALT = "latchkey.accounts.known-device"
 NAME = "latchkey_device"

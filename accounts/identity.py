@@ -37,7 +37,7 @@ def _ascii_domain(domain: str) -> str:
     """The domain as DNS and mail servers see it (bücher.example is xn--bcher-kva.example), or
     the folded domain itself if it has no IDNA form.
 
-    The fallback is safe: a domain without an IDNA form is refused by sign-up (config.fields.
+    The fallback is safe: a domain without an IDNA form is refused by sign-up (api.fields.
     EmailField), so no account is keyed by one, and its key can never equal an encodable
     domain's, whose every label is valid ASCII.
     """

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.identity import canonical_email
-from config.ids import ULID_LENGTH, available_slug, new_ulid
+from lib.ids import ULID_LENGTH, available_slug, new_ulid
 
 HANDLE_MAX_LENGTH = 39
 

@@ -11,8 +11,8 @@ from accounts.identity import domain_is_ambiguous, nfkc_changes
 from accounts.models import User
 from accounts.services import password_problems
 from accounts.tokens import user_for_password_reset_token
-from config.errors import InvalidToken
-from config.fields import EmailField, Timestamp
+from api.errors import InvalidToken
+from api.fields import EmailField, Timestamp
 
 PASSWORD_MAX_LENGTH = 1024
 LOOK_ALIKE_EMAIL = _(

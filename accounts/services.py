@@ -29,11 +29,7 @@ from accounts.tokens import (
     user_for_password_reset_token,
     user_for_verification_token,
 )
-from apikeys.models import ApiKey
-from apikeys.services import api_key_revoke
-from audit.models import Action
-from audit.services import audit_record, request_origin
-from config.errors import (
+from api.errors import (
     CredentialChanged,
     EmailNotVerified,
     EmailTaken,
@@ -41,8 +37,12 @@ from config.errors import (
     InvalidPassword,
     InvalidToken,
 )
-from config.ids import available_slug
-from config.throttling import failure_refund, failure_spend, signin_failure_policies
+from apikeys.models import ApiKey
+from apikeys.services import api_key_revoke
+from audit.models import Action
+from audit.services import audit_record, request_origin
+from lib.ids import available_slug
+from ratelimits.policies import failure_refund, failure_spend, signin_failure_policies
 from tenants.services import organization_create
 
 logger = logging.getLogger(__name__)

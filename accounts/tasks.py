@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.tokens import make_password_reset_token, make_verification_token
 from audit.models import Action
 from audit.services import audit_record
-from config.throttling import email_recipient_allowed
+from ratelimits.policies import email_recipient_allowed
 
 
 @task()

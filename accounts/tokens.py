@@ -18,7 +18,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import User
-from config.ids import ULID_LENGTH
+from lib.ids import ULID_LENGTH
 
 SALT = "latchkey.accounts.verify-email"
 

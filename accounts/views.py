@@ -24,10 +24,10 @@ from accounts.serializers import (
     UserSerializer,
     VerifyEmailSerializer,
 )
+from api.base import ApiView
+from api.envelope import envelope, format_datetime
+from api.errors import SessionRequired
 from apikeys.scopes import scope_grants
-from config.api import ApiView
-from config.envelope import envelope, format_datetime
-from config.errors import SessionRequired
 
 
 def user_data(user: User) -> dict:

@@ -12,13 +12,13 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
+from api.errors import KeyExpired, KeyInvalid, KeyRevoked
 from apikeys import cache as warm_cache
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record_once
-from config.clientip import client_ip, ip_identity
-from config.errors import KeyExpired, KeyInvalid, KeyRevoked
+from lib.clientip import client_ip, ip_identity
 from tenants.models import Membership
 
 

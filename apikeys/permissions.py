@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from api.errors import InsufficientRole, InsufficientScope
 from apikeys.scopes import scope_grants
 from audit.models import Action
 from audit.services import audit_record_once
-from config.errors import InsufficientRole, InsufficientScope
 from tenants.roles import role_allows
 
 if TYPE_CHECKING:

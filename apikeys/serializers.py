@@ -6,9 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.fields import BoundedListField, Timestamp
 from apikeys import conf, scopes
 from apikeys.models import ApiKey
-from config.fields import BoundedListField, Timestamp
 
 
 class StrictIntegerField(serializers.IntegerField):

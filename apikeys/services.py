@@ -10,19 +10,19 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.sessions import session_is_current
-from apikeys import conf, crypto
-from apikeys.models import ApiKey
-from apikeys.scopes import scope_covers
-from audit.models import Action
-from audit.services import audit_record
-from config.envelope import format_datetime
-from config.errors import (
+from api.envelope import format_datetime
+from api.errors import (
     CredentialChanged,
     KeyBroaderThanCreator,
     KeyOutranksCaller,
     NotOrganizationMember,
     OrganizationMismatch,
 )
+from apikeys import conf, crypto
+from apikeys.models import ApiKey
+from apikeys.scopes import scope_covers
+from audit.models import Action
+from audit.services import audit_record
 from tenants.models import Membership
 
 

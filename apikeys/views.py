@@ -9,6 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.sessions import session_auth_hash
+from api.base import ApiView
+from api.envelope import envelope, format_datetime
+from api.pagination import paginate
 from apikeys import scopes, services
 from apikeys.models import ApiKey
 from apikeys.serializers import (
@@ -18,9 +21,6 @@ from apikeys.serializers import (
     ApiKeySerializer,
     KeyIdSerializer,
 )
-from config.api import ApiView
-from config.envelope import envelope, format_datetime
-from config.pagination import paginate
 
 
 def visible_keys(request: Request) -> QuerySet[ApiKey]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from api.fields import Timestamp
 from audit.models import Action, AuditEvent
-from config.fields import Timestamp
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

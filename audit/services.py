@@ -16,8 +16,8 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from audit.models import AuditEvent
-from config.clientip import client_ip
-from config.requestid import current_request, current_request_id
+from lib.clientip import client_ip
+from lib.requestid import current_request, current_request_id
 
 logger = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ from django.db.models import QuerySet
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.base import ApiView
+from api.pagination import paginate
 from audit.models import AuditEvent
 from audit.serializers import AuditEventSerializer, AuditFilterSerializer
-from config.api import ApiView
-from config.pagination import paginate
 from tenants.views import OrganizationAPIView
 
 

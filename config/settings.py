@@ -87,12 +87,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "config.requestid.RequestIdMiddleware",
+    "lib.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "config.middleware.ApiRequestGuardMiddleware",
+    "api.middleware.ApiRequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -134,7 +134,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # between workers (Django's built-in RedisCache).
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://latchkey")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"
+    CACHES["default"]["BACKEND"] = "lib.cache.RedisCache"
 CACHE_CONFIGURED = bool(env.str("CACHE_URL", default=""))
 
 # --- Accounts and sessions ------------------------------------------------------------------
@@ -230,7 +230,7 @@ if APIKEYS["MIN_EXPIRES_IN"] > APIKEYS["MAX_EXPIRES_IN"]:
 
 # --- Rate limits ----------------------------------------------------------------------------
 
-from config.ratelimit import Rate  # noqa: E402 - a leaf module: parses and checks the rates
+from ratelimits.counters import Rate  # noqa: E402 - a leaf module: parses and checks the rates
 
 
 def _rate(name: str, default: str) -> Rate:
@@ -373,8 +373,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.ScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_METADATA_CLASS": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Escape non-ASCII in responses: an echoed lone surrogate cannot break rendering.
@@ -384,7 +384,7 @@ REST_FRAMEWORK = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "config.requestid.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "lib.requestid.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}
     },

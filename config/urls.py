@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
 
-from config import views
-from config.converters import UlidConverter
+from api import views
+from api.converters import UlidConverter
 
 register_converter(UlidConverter, "ulid")
 
@@ -23,7 +23,7 @@ urlpatterns = [
     path("", include("dashboard.urls")),
 ]
 
-handler400 = "config.views.bad_request"
-handler403 = "config.views.permission_denied"
-handler404 = "config.views.page_not_found"
-handler500 = "config.views.server_error"
+handler400 = "api.views.bad_request"
+handler403 = "api.views.permission_denied"
+handler404 = "api.views.page_not_found"
+handler500 = "api.views.server_error"

@@ -15,9 +15,9 @@ from accounts.serializers import (
     SignInSerializer,
     SignUpSerializer,
 )
+from api.errors import NON_FIELD
 from apikeys import conf, scopes
 from apikeys.serializers import ApiKeyCreateSerializer
-from config.errors import NON_FIELD
 from tenants.models import Membership
 from tenants.serializers import ProjectSerializer
 

@@ -16,14 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from config.errors import (
+from api.errors import (
     CredentialChanged,
     InsufficientRole,
     NotOrganizationMember,
     RateLimited,
 )
-from config.ratelimit import Policy
-from config.throttling import enforce, named_policy
+from ratelimits.counters import Policy
+from ratelimits.policies import enforce, named_policy
 from tenants.access import membership_of
 from tenants.models import Membership
 from tenants.roles import role_allows

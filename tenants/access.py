@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from config.errors import NotOrganizationMember, OrganizationMismatch
+from api.errors import NotOrganizationMember, OrganizationMismatch
 from tenants.models import Membership
 
 

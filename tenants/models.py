@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from config.ids import ULID_LENGTH, new_ulid
+from lib.ids import ULID_LENGTH, new_ulid
 
 SLUG_MAX_LENGTH = 50
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from config.fields import Timestamp
+from api.fields import Timestamp
 from tenants.models import Membership, Project
 
 

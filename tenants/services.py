@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from audit.models import Action
 from audit.services import audit_record
-from config.ids import available_slug
+from lib.ids import available_slug
 from tenants.models import SLUG_MAX_LENGTH, Membership, Organization, Project, Role
 
 

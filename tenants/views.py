@@ -10,12 +10,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.base import ApiView
+from api.envelope import envelope
+from api.errors import OrganizationMismatch
+from api.pagination import paginate
 from apikeys.models import ApiKey
-from config.api import ApiView
-from config.envelope import envelope
-from config.errors import OrganizationMismatch
-from config.pagination import paginate
-from config.throttling import plan_budgets
+from ratelimits.policies import plan_budgets
 from tenants import services
 from tenants.access import membership_for_request
 from tenants.models import Membership, Organization, Project

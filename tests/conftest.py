@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from apikeys.models import ApiKey
 from apikeys.services import api_key_issue
-from config import ratelimit
-from config.ratelimit import Rate
+from ratelimits import counters as ratelimit
+from ratelimits.counters import Rate
 from tenants.models import Membership, Organization, Project, Role
 
 PASSWORD = "correct-horse-battery-staple"

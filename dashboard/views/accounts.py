@@ -13,7 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import services
 from accounts.tokens import user_for_password_reset_token
-from config.errors import (
+from api.errors import (
     ApiError,
     EmailNotVerified,
     EmailTaken,

@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from config.errors import InsufficientRole
+from api.errors import InsufficientRole
 from dashboard.forms import ProjectForm
 from dashboard.pages import (
     current_membership,

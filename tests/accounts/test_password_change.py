@@ -8,7 +8,7 @@ from django.contrib.sessions.models import Session
 
 from accounts.models import User
 from audit.models import Action, AuditEvent
-from config.ratelimit import Rate
+from ratelimits.counters import Rate
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -17,9 +17,9 @@ from django.urls import reverse
 from accounts import services
 from accounts.models import User
 from accounts.tokens import make_password_reset_token, user_for_password_reset_token
+from api.errors import InvalidToken
 from audit.models import Action, AuditEvent
-from config.errors import InvalidToken
-from config.ratelimit import Rate
+from ratelimits.counters import Rate
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -23,10 +23,10 @@ from accounts import devices, services
 from accounts.models import User
 from accounts.services import user_authenticate
 from accounts.tokens import make_password_reset_token, make_verification_token
-from config import throttling
-from config.errors import InvalidCredentials, RateLimited
-from config.ratelimit import Rate
-from config.throttling import account_identity
+from api.errors import InvalidCredentials, RateLimited
+from ratelimits import policies as throttling
+from ratelimits.counters import Rate
+from ratelimits.policies import account_identity
 from tests.conftest import PASSWORD, set_rates
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_ratelimit_window")]
@@ -475,7 +475,7 @@ def test_sixteen_concurrent_guesses_hash_at_most_the_budget(
 CACHES_DOWN = {
     "raising": {"default": {"BACKEND": "tests.conftest.BrokenCache"}},
     "unreachable-redis": {
-        "default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {"BACKEND": "lib.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     },
 }
 

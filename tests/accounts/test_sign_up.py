@@ -154,7 +154,7 @@ def test_an_international_domain_is_accepted(api_client):
 
 
 def test_a_contended_handle_gets_a_random_suffix():
-    from config.ids import available_slug
+    from lib.ids import available_slug
 
     first = available_slug(User, "handle", "sam", max_length=39, contended=True)
     second = available_slug(User, "handle", "sam", max_length=39, contended=True)

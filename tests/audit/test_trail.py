@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from apikeys.models import ApiKey
 from audit.models import AppendOnly, AuditEvent
-from config.ratelimit import Rate
+from ratelimits.counters import Rate
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.tokens import make_password_reset_token
-from config.ratelimit import Rate
+from ratelimits.counters import Rate
 from tenants.models import Membership, Role
 from tests.conftest import PASSWORD
 

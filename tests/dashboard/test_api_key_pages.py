@@ -23,8 +23,8 @@ from apikeys import scopes
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
-from config.ratelimit import Rate
 from dashboard.forms import ApiKeyCreateForm
+from ratelimits.counters import Rate
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 
 from audit.models import Action, AuditEvent
 from config import urls as project_urls
-from config.ratelimit import Rate
+from ratelimits.counters import Rate
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 
 from apikeys.models import ApiKey
-from config.ratelimit import Rate
 from dashboard.views.keys import FORM_TOKENS
+from ratelimits.counters import Rate
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from config.ids import SLUG_CANDIDATES, available_slug
-from config.ratelimit import Rate
+from lib.ids import SLUG_CANDIDATES, available_slug
+from ratelimits.counters import Rate
 from tenants.models import SLUG_MAX_LENGTH, Membership, Organization
 
 pytestmark = pytest.mark.django_db

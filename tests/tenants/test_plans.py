@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.ratelimit import Rate
+from ratelimits.counters import Rate
 from tenants.models import Membership, Organization
 
 pytestmark = pytest.mark.django_db

@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from api.envelope import error_body
+from api.errors import MESSAGES
 from apikeys.authentication import presented_key
 from audit.models import Action
 from audit.services import audit_record_once
-from config.clientip import client_ip, ip_identity
-from config.envelope import error_body
-from config.errors import MESSAGES
-from config.throttling import rate_limit_headers
+from lib.clientip import client_ip, ip_identity
+from ratelimits.policies import rate_limit_headers
 
 logger = logging.getLogger(__name__)
 

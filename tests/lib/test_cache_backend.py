@@ -1,4 +1,4 @@
-"""config.cache.RedisCache: Django's RedisCache, sharing one client per connection pool."""
+"""lib.cache.RedisCache: Django's RedisCache, sharing one client per connection pool."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
-from config.cache import RedisCache
+from lib.cache import RedisCache
 
 
 def test_one_client_serves_every_call():
@@ -49,4 +49,4 @@ def test_a_redis_cache_url_selects_it():
         check=False,
     )
 
-    assert result.stdout.strip() == "config.cache.RedisCache", result.stderr
+    assert result.stdout.strip() == "lib.cache.RedisCache", result.stderr

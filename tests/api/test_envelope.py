@@ -72,7 +72,7 @@ def test_asking_for_html_only_is_406_in_json(client_for, user_factory):
 
 
 def test_django_handlers_answer_json_under_api_and_html_elsewhere(rf):
-    from config import views
+    from api import views
 
     api = views.page_not_found(rf.get("/api/x"), Exception())
     page = views.page_not_found(rf.get("/elsewhere"), Exception())

@@ -168,7 +168,7 @@ def _script(client: object, source: str) -> object:
 
 
 def _count(keys: list[str], policies: Sequence[Policy], cost: int) -> tuple[bool, list[int]]:
-    script_client = getattr(cache, "script_client", None)  # config.cache.RedisCache
+    script_client = getattr(cache, "script_client", None)  # lib.cache.RedisCache
     if script_client is not None:
         args: list[int] = [cost]
         for policy in policies:

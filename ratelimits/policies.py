@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from accounts.identity import canonical_email
+from api.errors import RateLimited
 from audit.models import Action
 from audit.services import audit_record_once
-from config import ratelimit
-from config.clientip import client_ip, ip_identity
-from config.errors import RateLimited
-from config.ratelimit import Outcome, Policy, Rate, check, release
+from lib.clientip import client_ip, ip_identity
+from ratelimits import counters
+from ratelimits.counters import Outcome, Policy, Rate, check, release
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -144,7 +144,7 @@ def failure_spend(request: Request | Any, policies: Sequence[Policy]) -> float:
     concurrent guesses against a budget of 5 check at most 5 passwords, and still bounded by
     this process's own counters while the cache is down. RateLimited once spent. Returns
     the time it was counted at, for failure_refund."""
-    at = ratelimit.timer()
+    at = counters.timer()
     enforce(request, policies, local_fallback=True, headers=False, now=at)
     return at
 
@@ -176,7 +176,7 @@ def rate_limit_headers(outcome: Outcome) -> dict[str, str]:
     seconds = (
         outcome.retry_after
         if not outcome.allowed
-        else max(0, outcome.reset - int(ratelimit.timer()))
+        else max(0, outcome.reset - int(counters.timer()))
     )
     headers = {
         "X-RateLimit-Limit": str(policy.rate.limit),

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.envelope import envelope
+from api.envelope import envelope
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.envelope import format_datetime
+from api.envelope import format_datetime
 
 
 class Timestamp(serializers.DateTimeField):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from config.envelope import error_body
+from api.envelope import error_body
 
 logger = logging.getLogger(__name__)
 

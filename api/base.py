@@ -9,7 +9,7 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from config.throttling import enforce, request_policies
+from ratelimits.policies import enforce, request_policies
 from tenants.access import pinned_organization_plan
 
 

@@ -1,4 +1,4 @@
-"""config.ratelimit: atomic multi-policy counters, on the configured cache (Redis in CI's
+"""ratelimits.counters: atomic multi-policy counters, on the configured cache (Redis in CI's
 second run, the local-memory cache in the first)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
-from config import ratelimit
-from config.ratelimit import Policy, Rate, check
+from ratelimits import counters as ratelimit
+from ratelimits.counters import Policy, Rate, check
 
 
 class Clock:
@@ -156,12 +156,12 @@ def test_fifty_concurrent_requests_against_a_limit_of_ten_give_exactly_ten():
 
 def test_an_unreachable_cache_allows_and_warns_once_a_minute(settings, clock, caplog):
     settings.CACHES = {
-        "default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {"BACKEND": "lib.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     }
     ratelimit._warn.last = float("-inf")
     policy = Policy("ip", "192.0.2.1", Rate(1, 60))
 
-    with caplog.at_level(logging.WARNING, logger="config.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="ratelimits.counters"):
         outcomes = [check([policy]) for _ in range(3)]
         clock.now += 61
         outcomes.append(check([policy]))

@@ -11,9 +11,9 @@ import requests
 from django.contrib.auth.hashers import MD5PasswordHasher
 
 from accounts.models import User
-from config import ratelimit
-from config.api import ApiView
-from config.ratelimit import Rate
+from api.base import ApiView
+from ratelimits import counters as ratelimit
+from ratelimits.counters import Rate
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -271,7 +271,7 @@ def test_requests_are_served_when_the_cache_is_down(
     api_client, client_for, user_factory, settings
 ):
     settings.CACHES = {
-        "default": {"BACKEND": "config.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+        "default": {"BACKEND": "lib.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
     }
     user_factory(email="jane@example.com")
 
@@ -292,7 +292,7 @@ def test_limits_can_be_switched_off(api_client, limits, settings):
 def test_every_api_view_counts_its_requests():
     from django.urls import URLPattern, URLResolver, get_resolver
 
-    from config.views import ApiNotFoundView, HealthView
+    from api.views import ApiNotFoundView, HealthView
 
     def walk(resolver, prefix=""):
         for entry in resolver.url_patterns:

@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.envelope import envelope, error_body
-from config.middleware import api_error, is_api_path
+from api.envelope import envelope, error_body
+from api.middleware import api_error, is_api_path
 
 logger = logging.getLogger(__name__)
 
