@@ -30,9 +30,7 @@ from django.views.decorators.http import require_POST
 from accounts.admin import confirm_action
 from apikeys import conf, crypto, scopes
 from apikeys.models import ApiKey
-from apikeys.services import api_key_revoke
-from audit.models import Action
-from audit.services import audit_record
+from apikeys.services import api_key_rename, api_key_revoke
 
 FIND_KEY_FIELD = "key"
 GET_SEARCH_REFUSED = (
@@ -221,20 +219,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: ModelForm, change: bool) -> None:
-        # The name is the only editable field, and the only column written: a full save()
-        # would write back every column as read, over a revocation committed meanwhile.
-        # The change view runs in a transaction, so the event commits with the rename.
-        if "name" not in form.changed_data:
-            return
-        obj.save(update_fields=["name"])
-        audit_record(
-            action=Action.KEY_RENAMED,
-            request=request,
-            actor=request.user,
-            organization_id=obj.organization_id,
-            target=obj,
-            detail={"name": {"from": form.initial.get("name"), "to": obj.name}, "by": "operator"},
-        )
+        # The name is the only editable field; the owner's rename service writes it, with the
+        # operator as the actor. (The change view runs in a transaction.)
+        if "name" in form.changed_data:
+            api_key_rename(key=obj, name=obj.name, operator=request.user, request=request)
 
     @admin.action(permissions=["change"], description="Revoke selected keys")
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -113,20 +114,37 @@ def _check_may_manage(acting_key: ApiKey | None, key: ApiKey) -> None:
 
 
 @transaction.atomic
-def api_key_rename(*, key: ApiKey, name: str, acting_key: ApiKey | None = None) -> ApiKey:
+def api_key_rename(
+    *,
+    key: ApiKey,
+    name: str,
+    acting_key: ApiKey | None = None,
+    operator: User | None = None,
+    request: Any = None,
+) -> ApiKey:
+    """Rename the key: by its owner (through a session or `acting_key`), or by an `operator`
+    in the admin. Only the name column is written, read under a lock: a full save would
+    write back every column as read, over a revocation committed meanwhile."""
     _check_may_manage(acting_key, key)
-    previous = key.name
-    key.name = name
-    key.save(update_fields=["name"])
+    current = ApiKey.objects.select_for_update().get(pk=key.pk)
+    previous = current.name
+    if previous == name:
+        return current
+    current.name = name
+    current.save(update_fields=["name"])
     audit_record(
         action=Action.KEY_RENAMED,
-        actor=key.user,
+        request=request,
+        actor=operator or current.user,
         api_key=acting_key,
-        organization_id=key.organization_id,
-        target=key,
-        detail={"name": {"from": previous, "to": name}},
+        organization_id=current.organization_id,
+        target=current,
+        detail={
+            "name": {"from": previous, "to": name},
+            **({"by": "operator"} if operator is not None else {}),
+        },
     )
-    return key
+    return current
 
 
 @transaction.atomic

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin
@@ -16,6 +14,7 @@ from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record
 from tenants.models import Membership, Organization, Project
+from tenants.services import membership_remove, membership_role_change
 
 
 class MembershipInline(admin.TabularInline):
@@ -92,32 +91,20 @@ class OrganizationAdmin(admin.ModelAdmin):
     def save_formset(
         self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
     ) -> None:
-        previous_roles = {f.instance.pk: f.initial.get("role") for f in formset.initial_forms}
-        super().save_formset(request, form, formset, change)
         if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
             return
+        # Role changes and removals go through the same services as everywhere else.
+        formset.save(commit=False)
+        for membership in formset.deleted_objects:
+            membership_remove(membership=membership, request=request)
         for membership, changed in formset.changed_objects:
             if "role" in changed:
-                self._audit_member(
-                    request,
-                    Action.MEMBER_ROLE_CHANGED,
-                    membership,
-                    role={"from": previous_roles.get(membership.pk), "to": membership.role},
+                membership_role_change(
+                    membership=membership, role=membership.role, request=request
                 )
-        for membership in formset.deleted_objects:
-            self._audit_member(request, Action.MEMBER_REMOVED, membership, role=membership.role)
-
-    def _audit_member(
-        self, request: HttpRequest, action: str, membership: Membership, **detail: Any
-    ) -> None:
-        audit_record(
-            action=action,
-            request=request,
-            actor=request.user,
-            organization_id=membership.organization_id,
-            target=membership.user,
-            detail={**detail, "by": "operator"},
-        )
+        for membership in formset.new_objects:
+            membership.save()
 
 
 @admin.register(Project)

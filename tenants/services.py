@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 
 from accounts.models import User
 from audit.models import Action
@@ -86,3 +89,56 @@ def project_update(
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
     project.delete()
+
+
+@transaction.atomic
+def membership_role_change(
+    *, membership: Membership, role: str, request: HttpRequest | Any = None, by: str = "operator"
+) -> Membership:
+    """Give the member another role, read and written under a lock, with the audit event.
+    The member's keys feel it on their next request (the warm-key cache forgets them)."""
+    current = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    previous = current.role
+    if previous == role:
+        return current
+    current.role = role
+    current.save(update_fields=["role"])
+    _member_audit(
+        request,
+        Action.MEMBER_ROLE_CHANGED,
+        current,
+        {"role": {"from": previous, "to": role}, "by": by},
+    )
+    return current
+
+
+@transaction.atomic
+def membership_remove(
+    *, membership: Membership, request: HttpRequest | Any = None, by: str = "operator"
+) -> None:
+    """Take the member out of the organization, with the audit event; their keys lose it on
+    their next request."""
+    current = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(pk=membership.pk)
+        .first()
+    )
+    if current is None:
+        return  # removed meanwhile
+    current.delete()
+    _member_audit(request, Action.MEMBER_REMOVED, current, {"role": current.role, "by": by})
+
+
+def _member_audit(
+    request: HttpRequest | Any, action: str, membership: Membership, detail: dict[str, Any]
+) -> None:
+    actor = getattr(request, "user", None)
+    audit_record(
+        action=action,
+        request=request,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        organization_id=membership.organization_id,
+        target=membership.user,
+        detail=detail,
+    )
