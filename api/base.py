@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
@@ -18,31 +17,28 @@ class ApiView(APIView):
     permission check, so refused and failing requests count too (DRF checks its throttles
     last, after permissions). A request whose credential fails counts as anonymous, by IP.
 
-    `rate_limits` adds the view's own tighter policies, as data: [("SIGNUP", "ip")].
+    The limits hook into DRF's own steps (perform_authentication, check_permissions), in the
+    order DRF's initial() runs them. `rate_limits` adds the view's own tighter policies, as
+    data: [("SIGNUP", "ip")].
     """
 
     rate_limits: Sequence[tuple[str, str]] = ()
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # DRF's APIView.initial, with the rate limits between authentication and permissions.
-        self.format_kwarg = self.get_format_suffix(**kwargs)
-        neg = self.perform_content_negotiation(request)
-        request.accepted_renderer, request.accepted_media_type = neg
-        version, scheme = self.determine_version(request, *args, **kwargs)
-        request.version, request.versioning_scheme = version, scheme
+    def perform_authentication(self, request: Request) -> None:
         try:
-            self.perform_authentication(request)
+            super().perform_authentication(request)
         except AuthenticationFailed:
             enforce(request, request_policies(request))
             raise
+
+    def check_permissions(self, request: Request) -> None:
         try:
             organization = self.charged_organization(request)
         except APIException:
             enforce(request, request_policies(request, self.rate_limits))
             raise
         enforce(request, request_policies(request, self.rate_limits, organization))
-        self.check_permissions(request)
-        self.check_throttles(request)
+        super().check_permissions(request)
 
     def charged_organization(self, request: Request) -> tuple[str, str] | None:
         """(id, plan) of the organization whose plan budgets a key request spends, or None.

@@ -7,8 +7,6 @@ to be authenticated by its API key and admitted to the organization.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import path
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -38,9 +36,12 @@ class NoAuthProjectListView(ProjectListView):
     tenant_scoped = False
     http_method_names = ["get"]  # read-only: an anonymous caller must not create projects
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # DRF's own initial(): no rate limit either, the floor is a view with nothing on top.
-        APIView.initial(self, request, *args, **kwargs)
+    # DRF's own steps: no rate limit either, the floor is a view with nothing on top.
+    def perform_authentication(self, request: Request) -> None:
+        APIView.perform_authentication(self, request)
+
+    def check_permissions(self, request: Request) -> None:
+        APIView.check_permissions(self, request)
 
     @property
     def organization(self) -> Organization:

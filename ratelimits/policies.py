@@ -170,7 +170,7 @@ def email_recipient_allowed(email: str) -> bool:
 
 
 def rate_limit_headers(outcome: Outcome) -> dict[str, str]:
-    """Seed 004's X-RateLimit-* headers and the IETF RateLimit-Policy and RateLimit fields
+    """The X-RateLimit-* headers and the IETF RateLimit-Policy and RateLimit fields
     (draft-ietf-httpapi-ratelimit-headers), for the policy closest to running out."""
     policy = outcome.policy
     seconds = (

@@ -208,7 +208,8 @@ class ProjectDetailView(OrganizationAPIView):
 class AggregateView(OrganizationAPIView):
     """POST /api/user/organizations/{organizationId}/aggregate {"entity": …}: a count.
 
-    The scope needed depends on the entity asked for, as for seed 000's POST /v1/aggregate.
+    The scope needed depends on the entity counted: projects:read, members:read or
+    api-keys:read.
     """
 
     ENTITY_SCOPES = {
