@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.scopes import scope_grants
 from accounts import services
 from accounts.models import User
 from accounts.serializers import (
@@ -27,7 +28,6 @@ from accounts.serializers import (
 from api.base import ApiView
 from api.envelope import envelope, format_datetime
 from api.errors import SessionRequired
-from apikeys.scopes import scope_grants
 
 
 def user_data(user: User) -> dict:

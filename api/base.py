@@ -8,8 +8,8 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from access.gate import pinned_organization_plan
 from ratelimits.policies import enforce, request_policies
-from tenants.access import pinned_organization_plan
 
 
 class ApiView(APIView):

@@ -27,8 +27,9 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from access import scopes
 from accounts.admin import confirm_action
-from apikeys import conf, crypto, scopes
+from apikeys import conf, crypto
 from apikeys.models import ApiKey
 from apikeys.services import api_key_rename, api_key_revoke
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from access import scopes
 from api.fields import BoundedListField, Timestamp
-from apikeys import conf, scopes
+from apikeys import conf
 from apikeys.models import ApiKey
 
 

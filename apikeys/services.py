@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from access.scopes import scope_covers
 from accounts.models import User
 from accounts.sessions import session_is_current
 from api.envelope import format_datetime
@@ -21,7 +22,6 @@ from api.errors import (
 )
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
-from apikeys.scopes import scope_covers
 from audit.models import Action
 from audit.services import audit_record
 from tenants.models import Membership

@@ -8,11 +8,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access import scopes
 from accounts.sessions import session_auth_hash
 from api.base import ApiView
 from api.envelope import envelope, format_datetime
 from api.pagination import paginate
-from apikeys import scopes, services
+from apikeys import services
 from apikeys.models import ApiKey
 from apikeys.serializers import (
     ApiKeyCreateSerializer,

@@ -60,11 +60,11 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.request import Request
 
+    from access.gate import membership_for_request
     from accounts.models import User
     from apikeys import conf, crypto
     from apikeys.authentication import ApiKeyAuthentication
     from apikeys.services import api_key_issue
-    from tenants.access import membership_for_request
 
     user = User.objects.filter(email=BENCH_EMAIL).first()
     if user is None:

@@ -371,7 +371,7 @@ REST_FRAMEWORK = {
         "apikeys.authentication.ApiKeyAuthentication",
         "accounts.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["apikeys.permissions.ScopePermission"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.permissions.ScopePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",

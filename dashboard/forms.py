@@ -10,13 +10,14 @@ from django import forms
 from django.utils import timezone
 from rest_framework import serializers
 
+from access import scopes
 from accounts.serializers import (
     ResendVerificationSerializer,
     SignInSerializer,
     SignUpSerializer,
 )
 from api.errors import NON_FIELD
-from apikeys import conf, scopes
+from apikeys import conf
 from apikeys.serializers import ApiKeyCreateSerializer
 from tenants.models import Membership
 from tenants.serializers import ProjectSerializer

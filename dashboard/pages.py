@@ -16,6 +16,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from access.gate import membership_of
+from access.roles import role_allows
 from api.errors import (
     CredentialChanged,
     InsufficientRole,
@@ -24,9 +26,7 @@ from api.errors import (
 )
 from ratelimits.counters import Policy
 from ratelimits.policies import enforce, named_policy
-from tenants.access import membership_of
 from tenants.models import Membership
-from tenants.roles import role_allows
 
 View = Callable[..., HttpResponse]
 

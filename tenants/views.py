@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.gate import membership_for_request
 from api.base import ApiView
 from api.envelope import envelope
 from api.errors import OrganizationMismatch
@@ -17,7 +18,6 @@ from api.pagination import paginate
 from apikeys.models import ApiKey
 from ratelimits.policies import plan_budgets
 from tenants import services
-from tenants.access import membership_for_request
 from tenants.models import Membership, Organization, Project
 from tenants.serializers import (
     AggregateSerializer,

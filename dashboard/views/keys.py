@@ -15,11 +15,11 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 
+from access.scopes import scope_grants
 from accounts.sessions import session_auth_hash
 from api.errors import ApiError, CredentialChanged, RateLimited
 from apikeys import services
 from apikeys.models import ApiKey
-from apikeys.scopes import scope_grants
 from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
 from dashboard.pages import limit, memberships_of, signed_in, too_many
 

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
+from access.roles import role_allows
 from api.errors import InsufficientRole
 from dashboard.forms import ProjectForm
 from dashboard.pages import (
@@ -19,7 +20,6 @@ from dashboard.pages import (
 )
 from tenants import services
 from tenants.models import Membership, Project
-from tenants.roles import role_allows
 
 PAGE_SIZE = 25
 

@@ -18,8 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from access import scopes
 from accounts.models import User
-from apikeys import scopes
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent

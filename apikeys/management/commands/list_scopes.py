@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apikeys.scopes import catalogue
+from access.scopes import catalogue
 
 
 class Command(BaseCommand):

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from access.roles import role_allows
+from access.scopes import scope_grants
 from api.errors import InsufficientRole, InsufficientScope
-from apikeys.scopes import scope_grants
 from audit.models import Action
 from audit.services import audit_record_once
-from tenants.roles import role_allows
 
 if TYPE_CHECKING:
     from rest_framework.request import Request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apikeys.scopes import CATALOGUE, is_known, scope_covers, scope_grants
+from access.scopes import CATALOGUE, is_known, scope_covers, scope_grants
 
 
 @pytest.mark.parametrize(
