@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
+from access.principal import Principal
 from api.errors import NotOrganizationMember, OrganizationMismatch
 from tenants.models import Membership
 
@@ -18,8 +19,7 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     it). A write is always admitted from the database. An organization that does not exist
     answers exactly like one the caller does not belong to, so ids cannot be probed.
     """
-    key = request.auth
-    if key is not None and key.organization_id and key.organization_id != organization_id:
+    if not Principal.of(request).reaches(organization_id):
         raise OrganizationMismatch()
     roles = _cached_roles(request)
     if roles is not None:  # from the warm-key cache: no query
@@ -50,14 +50,14 @@ def pinned_organization_plan(request: Request) -> tuple[str, str] | None:
     organization: that key spends no budget of the organization's, only its own.
 
     Costs no query for a read by a warm key; otherwise the gate's one query."""
-    key = request.auth
-    if key is None or not key.organization_id:
+    pin = Principal.of(request).pin
+    if pin is None:
         return None
     try:
-        membership = membership_for_request(request, key.organization_id)
+        membership = membership_for_request(request, pin)
     except NotOrganizationMember:
         return None
-    plans = key.cached_plans if _cached_roles(request) is not None else None
+    plans = request.auth.cached_plans if _cached_roles(request) is not None else None
     if plans is not None:
         return membership.organization_id, plans[membership.organization_id]
     return membership.organization_id, membership.organization.plan

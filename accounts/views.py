@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.principal import Principal
 from access.scopes import scope_grants
 from accounts import services
 from accounts.models import User
@@ -248,7 +249,7 @@ class AuthStatusView(ApiView):
                 "id": key.id,
                 "name": key.name,
                 "scopes": key.scopes,
-                "organizationId": key.organization_id,
+                "organizationId": Principal.of(request).pin,
                 "expiresAt": format_datetime(key.expires_at),
             }
         )

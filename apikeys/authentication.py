@@ -12,6 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
+from access.principal import Principal
 from api.errors import KeyExpired, KeyInvalid, KeyRevoked
 from apikeys import cache as warm_cache
 from apikeys import conf, crypto
@@ -117,9 +118,9 @@ def refusal_record(request: Request, key: ApiKey, reason: str) -> None:
 
 def roles_of(key: ApiKey) -> tuple[dict[str, str], dict[str, str]]:
     """The owner's role in, and the plan of, each organization the key may reach."""
-    memberships = Membership.objects.filter(user_id=key.user_id)
-    if key.organization_id:
-        memberships = memberships.filter(organization_id=key.organization_id)
+    memberships = Principal(user=key.user, key=key).within_reach(
+        Membership.objects.filter(user_id=key.user_id)
+    )
     rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
     return {org: role for org, role, _plan in rows}, {org: plan for org, _role, plan in rows}
 

@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from access.principal import Principal
 from access.scopes import scope_covers
 from accounts.models import User
 from accounts.sessions import session_is_current
@@ -18,7 +19,6 @@ from api.errors import (
     KeyBroaderThanCreator,
     KeyOutranksCaller,
     NotOrganizationMember,
-    OrganizationMismatch,
 )
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
@@ -62,10 +62,7 @@ def api_key_issue(
     if creator_key is not None:
         if not all(scope_covers(creator_key.scopes, scope) for scope in scopes):
             raise KeyBroaderThanCreator()
-        if creator_key.organization_id:
-            if organization_id not in (None, creator_key.organization_id):
-                raise OrganizationMismatch()
-            organization_id = creator_key.organization_id
+        organization_id = Principal(user=user, key=creator_key).child_pin(organization_id)
         if creator_key.expires_at is not None:
             if expires_at is not None and expires_at > creator_key.expires_at:
                 raise KeyBroaderThanCreator()

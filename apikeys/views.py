@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import scopes
+from access.principal import Principal
 from accounts.sessions import session_auth_hash
 from api.base import ApiView
 from api.envelope import envelope, format_datetime
@@ -26,11 +27,7 @@ from apikeys.serializers import (
 
 def visible_keys(request: Request) -> QuerySet[ApiKey]:
     """The caller's keys; a pinned key sees only the keys pinned to its own organization."""
-    keys = ApiKey.objects.owned_by(request.user)
-    caller = request.auth
-    if caller is not None and caller.organization_id:
-        keys = keys.filter(organization_id=caller.organization_id)
-    return keys
+    return Principal.of(request).within_reach(ApiKey.objects.owned_by(request.user))
 
 
 def get_visible_key(request: Request, key_id: str) -> ApiKey:

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.principal import Principal
 from api.base import ApiView
 from api.pagination import paginate
 from audit.models import AuditEvent
@@ -44,8 +45,5 @@ class OwnAuditEventsView(ApiView):
 
     def get(self, request: Request) -> Response:
         events = AuditEvent.objects.filter(actor_id=request.user.pk)
-        key = request.auth
-        if key is not None and key.organization_id:
-            events = events.filter(organization_id=key.organization_id)
-        events = filtered(request, events)
+        events = filtered(request, Principal.of(request).within_reach(events))
         return paginate(request, events, AuditEventSerializer, message="Audit events fetched")

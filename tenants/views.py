@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.gate import membership_for_request
+from access.principal import Principal
 from api.base import ApiView
 from api.envelope import envelope
 from api.errors import OrganizationMismatch
@@ -26,11 +27,6 @@ from tenants.serializers import (
     OrganizationSerializer,
     ProjectSerializer,
 )
-
-
-def pinned_organization_id(request: Request) -> str | None:
-    key = request.auth
-    return key.organization_id if key is not None else None
 
 
 class OrganizationAPIView(ApiView):
@@ -80,15 +76,13 @@ class OrganizationListView(ApiView):
         memberships = Membership.objects.filter(user_id=request.user.pk).select_related(
             "organization"
         )
-        pinned_to = pinned_organization_id(request)
-        if pinned_to:
-            memberships = memberships.filter(organization_id=pinned_to)
+        memberships = Principal.of(request).within_reach(memberships)
         return paginate(
             request, memberships, OrganizationSerializer, message="Organizations fetched"
         )
 
     def post(self, request: Request) -> Response:
-        if pinned_organization_id(request):
+        if Principal.of(request).pin:
             raise OrganizationMismatch()  # a pinned key stays inside its one organization
         serializer = OrganizationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
