@@ -22,7 +22,7 @@ from rest_framework.permissions import BasePermission
 
 from access.roles import role_allows
 from access.scopes import scope_grants
-from api.errors import InsufficientRole, InsufficientScope
+from api.errors import MESSAGES, InsufficientRole, InsufficientScope
 from audit.models import Action
 from audit.services import audit_record_once
 
@@ -50,6 +50,13 @@ def required_scope(view: APIView, request: Request) -> str | None:
 
 
 class ScopePermission(BasePermission):
+    """Returns whether the caller may, as DRF's contract says; a refusal carries its `code`
+    (INSUFFICIENT_SCOPE or INSUFFICIENT_ROLE) and `message`, which ApiView.permission_denied
+    turns into the error envelope. No credential at all is DRF's 401."""
+
+    message = MESSAGES["FORBIDDEN"]
+    code = "FORBIDDEN"
+
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
@@ -68,7 +75,11 @@ class ScopePermission(BasePermission):
                 organization_id=membership.organization_id if membership else None,
                 detail={"required": scope, "path": request.path[:200]},
             )
-            raise InsufficientScope(scope)
+            self.code = InsufficientScope.code
+            self.message = str(MESSAGES[self.code]).format(scopes=scope)
+            return False
         if membership is not None and not role_allows(membership.role, scope):
-            raise InsufficientRole()
+            self.code = InsufficientRole.code
+            self.message = MESSAGES[self.code]
+            return False
         return True

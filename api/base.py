@@ -9,6 +9,8 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from access.gate import pinned_organization_plan
+from access.permissions import required_scope
+from api.errors import InsufficientRole, InsufficientScope
 from ratelimits.policies import enforce, request_policies
 
 
@@ -39,6 +41,17 @@ class ApiView(APIView):
             raise
         enforce(request, request_policies(request, self.rate_limits, organization))
         super().check_permissions(request)
+
+    def permission_denied(
+        self, request: Request, message: str | None = None, code: str | None = None
+    ) -> None:
+        """A permission's refusal in the envelope: its code, and for a missing scope the
+        `required_scopes` field; DRF's own answer otherwise (401 without a credential)."""
+        if code == InsufficientScope.code:
+            raise InsufficientScope(required_scope(self, request))
+        if code == InsufficientRole.code:
+            raise InsufficientRole()
+        super().permission_denied(request, message=message, code=code)
 
     def charged_organization(self, request: Request) -> tuple[str, str] | None:
         """(id, plan) of the organization whose plan budgets a key request spends, or None.
