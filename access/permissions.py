@@ -22,7 +22,7 @@ from rest_framework.permissions import BasePermission
 
 from access.roles import role_allows
 from access.scopes import scope_grants
-from api.errors import MESSAGES, InsufficientRole, InsufficientScope
+from api.errors import MESSAGES, InsufficientRole, InsufficientScope, SessionRequired
 from audit.models import Action
 from audit.services import audit_record_once
 
@@ -47,6 +47,17 @@ def required_scope(view: APIView, request: Request) -> str | None:
     raise ImproperlyConfigured(
         f"{type(view).__name__} handles {method} but declares no scope for it in required_scopes."
     )
+
+
+class SessionOnly(BasePermission):
+    """For what only a browser session may do (sign out, change the password): an API key is
+    refused with SESSION_REQUIRED, whatever its scopes."""
+
+    code = SessionRequired.code
+    message = MESSAGES[SessionRequired.code]
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.auth is None
 
 
 class ScopePermission(BasePermission):

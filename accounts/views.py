@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.permissions import ScopePermission, SessionOnly
 from access.principal import Principal
 from access.scopes import scope_grants
 from accounts import services
@@ -28,7 +29,6 @@ from accounts.serializers import (
 )
 from api.base import ApiView
 from api.envelope import envelope, format_datetime
-from api.errors import SessionRequired
 
 
 def user_data(user: User) -> dict:
@@ -85,10 +85,9 @@ class SignOutView(ApiView):
     """POST /api/auth/sign-out: ends the browser session."""
 
     required_scopes = {"POST": ""}
+    permission_classes = [ScopePermission, SessionOnly]
 
     def post(self, request: Request) -> Response:
-        if request.auth is not None:
-            raise SessionRequired()
         services.user_sign_out(request=request._request)
         return envelope(None, message="Signed out")
 
@@ -156,10 +155,9 @@ class ChangePasswordView(ApiView):
     signed in (with a new key); every other session ends."""
 
     required_scopes = {"POST": ""}
+    permission_classes = [ScopePermission, SessionOnly]
 
     def post(self, request: Request) -> Response:
-        if request.auth is not None:
-            raise SessionRequired()
         serializer = ChangePasswordSerializer(data=request.data, context={"user": request.user})
         serializer.is_valid(raise_exception=True)
         services.password_change(

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from access.gate import pinned_organization_plan
 from access.permissions import required_scope
-from api.errors import InsufficientRole, InsufficientScope
+from api.errors import InsufficientRole, InsufficientScope, SessionRequired
 from ratelimits.policies import enforce, request_policies
 
 
@@ -51,6 +51,8 @@ class ApiView(APIView):
             raise InsufficientScope(required_scope(self, request))
         if code == InsufficientRole.code:
             raise InsufficientRole()
+        if code == SessionRequired.code:
+            raise SessionRequired()
         super().permission_denied(request, message=message, code=code)
 
     def charged_organization(self, request: Request) -> tuple[str, str] | None:

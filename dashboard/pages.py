@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from access.gate import membership_of
-from access.roles import role_allows
+from access.roles import require_role
 from api.errors import (
     CredentialChanged,
     InsufficientRole,
@@ -114,8 +114,7 @@ def organization_page(scope: str) -> Callable[[View], View]:
             request: HttpRequest, organization_id: str, *args: Any, **kwargs: Any
         ) -> HttpResponse:
             membership = membership_of(request.user.pk, organization_id)
-            if not role_allows(membership.role, scope):
-                raise InsufficientRole()
+            require_role(membership.role, scope)
             if request.session.get(CURRENT_ORGANIZATION) != membership.organization_id:
                 request.session[CURRENT_ORGANIZATION] = membership.organization_id
             return view(request, membership, *args, **kwargs)

@@ -7,8 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from access.roles import role_allows
-from api.errors import InsufficientRole
+from access.roles import require_role, role_allows
 from dashboard.forms import ProjectForm
 from dashboard.pages import (
     current_membership,
@@ -32,11 +31,6 @@ def _organization_context(membership: Membership) -> dict[str, object]:
     return {"membership": membership, "organization": membership.organization}
 
 
-def _require(membership: Membership, scope: str) -> None:
-    if not role_allows(membership.role, scope):
-        raise InsufficientRole()
-
-
 @signed_in
 def home(request: HttpRequest) -> HttpResponse:
     """The organization last looked at, or the first one joined."""
@@ -51,7 +45,7 @@ def projects(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The organization's projects, and a form to add one."""
     form = ProjectForm(posted(request))
     if request.method == "POST":
-        _require(membership, "projects:write")
+        require_role(membership.role, "projects:write")
         if form.is_valid():
             project = services.project_create(
                 organization=membership.organization,
