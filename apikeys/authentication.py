@@ -119,7 +119,7 @@ def refusal_record(request: Request, key: ApiKey, reason: str) -> None:
 def roles_of(key: ApiKey) -> tuple[dict[str, str], dict[str, str]]:
     """The owner's role in, and the plan of, each organization the key may reach."""
     memberships = Principal(user=key.user, key=key).within_reach(
-        Membership.objects.filter(user_id=key.user_id)
+        Membership.objects.for_user(key.user_id)
     )
     rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
     return {org: role for org, role, _plan in rows}, {org: plan for org, _role, plan in rows}

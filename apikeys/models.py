@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -27,6 +28,11 @@ class ApiKeyQuerySet(models.QuerySet):
 
     def owned_by(self, user: settings.AUTH_USER_MODEL) -> ApiKeyQuerySet:
         return self.filter(user=user)
+
+    def visible_to(self, principal: Any) -> ApiKeyQuerySet:
+        """The keys a caller (an access.principal.Principal) may see and manage: its user's,
+        and for a pinned key only those pinned to the same organization."""
+        return principal.within_reach(self.filter(user_id=principal.user.pk))
 
 
 class ApiKey(models.Model):

@@ -27,7 +27,7 @@ from apikeys.serializers import (
 
 def visible_keys(request: Request) -> QuerySet[ApiKey]:
     """The caller's keys; a pinned key sees only the keys pinned to its own organization."""
-    return Principal.of(request).within_reach(ApiKey.objects.owned_by(request.user))
+    return ApiKey.objects.visible_to(Principal.of(request))
 
 
 def get_visible_key(request: Request, key_id: str) -> ApiKey:

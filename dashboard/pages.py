@@ -36,11 +36,7 @@ CURRENT_ORGANIZATION = "dashboard:organization"
 
 def memberships_of(user: Any) -> list[Membership]:
     """The user's memberships with their organizations, by organization name."""
-    return list(
-        Membership.objects.filter(user_id=user.pk)
-        .select_related("organization")
-        .order_by("organization__name")
-    )
+    return list(Membership.objects.for_user(user.pk).order_by("organization__name"))
 
 
 def current_membership(

@@ -73,10 +73,9 @@ class OrganizationListView(ApiView):
         return self.create_rate_limits if self.request.method == "POST" else ()
 
     def get(self, request: Request) -> Response:
-        memberships = Membership.objects.filter(user_id=request.user.pk).select_related(
-            "organization"
+        memberships = Principal.of(request).within_reach(
+            Membership.objects.for_user(request.user.pk)
         )
-        memberships = Principal.of(request).within_reach(memberships)
         return paginate(
             request, memberships, OrganizationSerializer, message="Organizations fetched"
         )
