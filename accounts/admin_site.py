@@ -20,13 +20,13 @@ class AdminSignInForm(AdminAuthenticationForm):
         # Imported here: this module is loaded with the app registry, before any model.
         from accounts.services import user_authenticate
         from api.errors import ApiError, RateLimited
-        from ratelimits.policies import enforce, named_policy
+        from ratelimits.policies import consume
 
         email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
         if email is None or not password:
             return self.cleaned_data
         try:
-            enforce(self.request, [named_policy(self.request, "SIGNIN", "ip")])
+            consume(self.request, "SIGNIN")
             self.user_cache = user_authenticate(
                 request=self.request, email=email, password=password, staff_only=True
             )

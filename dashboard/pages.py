@@ -25,7 +25,7 @@ from api.errors import (
     RateLimited,
 )
 from ratelimits.counters import Policy
-from ratelimits.policies import enforce, named_policy
+from ratelimits.policies import enforce
 from tenants.models import Membership
 
 View = Callable[..., HttpResponse]
@@ -130,12 +130,6 @@ def form_status(form: Any) -> int:
 def posted(request: HttpRequest) -> Any:
     """The form data of a POST, even an empty one (so it is validated, not ignored)."""
     return request.POST if request.method == "POST" else None
-
-
-def limit(request: HttpRequest, name: str, per: str = "ip") -> None:
-    """Count a form submission against the API's policy of the same name (RATELIMITS[name]);
-    raise RateLimited once it is spent. The page and the API share one budget."""
-    enforce(request, [named_policy(request, name, per)])
 
 
 def too_many(

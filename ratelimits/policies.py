@@ -70,6 +70,14 @@ def named_policy(request: Request | Any, name: str, per: str) -> Policy:
     return Policy(name.lower(), f"{per}:{identity}", settings.RATELIMITS[name])
 
 
+def consume(request: Request | Any, action: str, *, per: str = "ip") -> None:
+    """Spend one of a named action's budget (RATELIMITS[action], e.g. "SIGNUP"), counted per
+    "ip" or per "user"; RateLimited once it is spent. The entry point for pages and forms;
+    API views declare the same as data (`rate_limits = [("SIGNUP", "ip")]`), and both spend
+    one budget."""
+    enforce(request, [named_policy(request, action, per)])
+
+
 def account_identity(email: str) -> str:
     """The key that counts for an address in limits and locks: a digest of its canonical form
     (so no look-alike spelling gets a budget of its own, and no address sits in a cache key)."""

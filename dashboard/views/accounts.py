@@ -28,7 +28,8 @@ from dashboard.forms import (
     SignInForm,
     SignUpForm,
 )
-from dashboard.pages import form_status, limit, page, posted, signed_in, too_many
+from dashboard.pages import form_status, page, posted, signed_in, too_many
+from ratelimits.policies import consume
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -55,7 +56,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
     context = {"form": form}
     if request.method == "POST":
         try:
-            limit(request, "SIGNUP")
+            consume(request, "SIGNUP")
             if form.is_valid():
                 data = form.validated_data
                 user = services.user_sign_up(
@@ -98,7 +99,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
     if request.method == "POST":
         try:
-            limit(request, "SIGNIN")
+            consume(request, "SIGNIN")
             if form.is_valid():
                 services.user_sign_in(
                     request=request,
@@ -136,7 +137,7 @@ def _email_page(request: HttpRequest, *, policy: str, template: str, send: objec
     context = {"form": form, "sent": request.GET.get("sent") == "1"}
     if request.method == "POST":
         try:
-            limit(request, policy)
+            consume(request, policy)
         except RateLimited as exc:
             return too_many(request, template, context, exc)
         if form.is_valid():
@@ -211,7 +212,7 @@ def verify_email_choice(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, template, context)
     try:
-        limit(request, "VERIFY_EMAIL")
+        consume(request, "VERIFY_EMAIL")
     except RateLimited as exc:
         return too_many(request, template, context, exc)
     choice = request.POST.get("choice")
@@ -263,7 +264,7 @@ def password_reset_choose(request: HttpRequest) -> HttpResponse:
     context = {"form": form}
     if request.method == "POST":
         try:
-            limit(request, "PASSWORD_RESET")
+            consume(request, "PASSWORD_RESET")
         except RateLimited as exc:
             return too_many(request, template, context, exc)
         if form.is_valid():

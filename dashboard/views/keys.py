@@ -21,7 +21,8 @@ from api.errors import ApiError, CredentialChanged, RateLimited
 from apikeys import services
 from apikeys.models import ApiKey
 from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
-from dashboard.pages import limit, memberships_of, signed_in, too_many
+from dashboard.pages import memberships_of, signed_in, too_many
+from ratelimits.policies import consume
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
     form = ApiKeyCreateForm(request.POST, memberships=memberships)
     try:
-        limit(request, "KEY_CREATE", per="user")
+        consume(request, "KEY_CREATE", per="user")
     except RateLimited as exc:
         return too_many(request, "dashboard/api_key_create.html", _form_context(form), exc)
     if not form.is_valid():
