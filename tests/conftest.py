@@ -1,10 +1,13 @@
-"""Fixture factories shared by every test: users, organizations, memberships, projects, clients."""
+"""Fixture factories shared by every test (users, organizations, memberships, projects, keys,
+clients), and the assertion every test of an API error makes."""
 
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,12 +19,14 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from apikeys.models import ApiKey
-from apikeys.services import api_key_issue
+from apikeys.services import api_key_issue, api_key_revoke
 from ratelimits import counters as ratelimit
 from ratelimits.counters import Rate
 from tenants.models import Membership, Organization, Project, Role
 
 PASSWORD = "correct-horse-battery-staple"
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+ENVELOPE_KEYS = {"success", "status", "code", "message", "error", "timestamp"}
 _sequence = itertools.count(1)
 
 
@@ -119,7 +124,8 @@ def project_factory(db: None) -> Callable[..., Project]:
 
 @pytest.fixture
 def api_key_factory(db: None, user_factory: Callable[..., User]) -> Callable[..., tuple]:
-    """Issue a key through the real service; return (ApiKey, plaintext)."""
+    """Issue a key through the real service; return (ApiKey, plaintext). `expired` and
+    `revoked` age it once issued; `last_used_at` sets its last use."""
 
     def make(
         *,
@@ -128,14 +134,28 @@ def api_key_factory(db: None, user_factory: Callable[..., User]) -> Callable[...
         organization: Organization | None = None,
         expires_in: int | None = None,
         name: str = "Test key",
+        expired: bool = False,
+        revoked: bool = False,
+        last_used_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
-        return api_key_issue(
+        key, raw = api_key_issue(
             user=user or user_factory(),
             name=name,
             scopes=scopes or ["user:read"],
             expires_in=expires_in,
             organization_id=organization.pk if organization else None,
         )
+        if expired:
+            ApiKey.objects.filter(pk=key.pk).update(
+                expires_at=timezone.now() - timedelta(minutes=1)
+            )
+        if revoked:
+            api_key_revoke(key=key, revoked_by=key.user)
+        if last_used_at is not None:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=last_used_at)
+        if expired or revoked or last_used_at is not None:
+            key.refresh_from_db()
+        return key, raw
 
     return make
 
@@ -198,6 +218,42 @@ def team(org_factory, member_factory, user_factory) -> dict[str, Any]:
         "member": member_factory(organization, role=Role.MEMBER),
         "outsider": org_factory().memberships.get().user,
     }
+
+
+def assert_error(
+    response: Any,
+    status: int,
+    code: str | None = None,
+    *,
+    message: str | None = None,
+    field: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assert that `response` is the JSON error envelope with `status` (success false, a machine
+    code, a message repeated in `error`, a UTC timestamp) and return its body. When given:
+    `code` and `message` exactly, `field` named in a VALIDATION_ERROR's `details`, and `extra`,
+    everything in the body beyond the envelope's own keys (`{}`: nothing more)."""
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["success"] is False
+    assert body["status"] == status
+    assert isinstance(body["code"], str) and body["code"]
+    assert isinstance(body["message"], str) and body["message"]
+    assert body["error"] == body["message"]
+    assert TIMESTAMP.fullmatch(body["timestamp"]), body["timestamp"]
+    if code is not None:
+        assert body["code"] == code, body
+    if message is not None:
+        assert body["message"] == message, body
+    if code == "VALIDATION_ERROR":
+        assert isinstance(body["details"], dict)
+    if field is not None:
+        assert field in body["details"], body["details"]
+        assert all(isinstance(m, str) and m for m in body["details"][field])
+    if extra is not None:
+        assert {k: v for k, v in body.items() if k not in ENVELOPE_KEYS} == extra, body
+    return body
 
 
 def set_rates(settings: Any, **rates: str) -> None:

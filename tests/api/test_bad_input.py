@@ -12,7 +12,7 @@ from django.core import signing
 
 from accounts.models import User
 from tenants.models import Organization, Project
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,6 @@ SIGN_UP = "/api/auth/sign-up/email"
 SIGN_IN = "/api/auth/sign-in/email"
 SEND_VERIFICATION = "/api/auth/send-verification-email"
 VERIFY = "/api/auth/verify-email"
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 HUGE = "x" * 100_000
 
 # A valid body for every JSON endpoint that takes one; tests break one thing at a time.
@@ -64,28 +63,6 @@ REQUIRED_FIELDS = [
     ("rename-organization", "name"),
     ("create-project", "name"),
 ]
-
-
-def assert_error(
-    response, status: int, code: str | None = None, field: str | None = None
-) -> dict[str, Any]:
-    """A 4xx in the error envelope; `code` and the field named in `details` when given."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["success"] is False
-    assert body["status"] == status
-    assert isinstance(body["code"], str) and body["code"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert body["error"] == body["message"]
-    assert TIMESTAMP.fullmatch(body["timestamp"])
-    if code is not None:
-        assert body["code"] == code
-    if code == "VALIDATION_ERROR":
-        assert isinstance(body["details"], dict)
-        assert field in body["details"], body["details"]
-        assert all(isinstance(m, str) and m for m in body["details"][field])
-    return body
 
 
 def assert_client_error(response) -> dict[str, Any]:
@@ -184,7 +161,7 @@ REJECTED_VALUES = [
 def test_a_string_field_refuses_what_is_not_a_sane_string(world, route, field, value):
     response = send(world, route, with_field(route, field, value))
 
-    assert_error(response, 400, "VALIDATION_ERROR", field)
+    assert_error(response, 400, "VALIDATION_ERROR", field=field)
     assert_nothing_changed(world)
 
 
@@ -200,7 +177,7 @@ def test_a_blank_string_is_refused_unless_the_field_may_be_blank(world, route, f
         # Passwords keep their whitespace, so a whitespace one is just a wrong password.
         assert_error(response, 401, "INVALID_CREDENTIALS")
     else:
-        assert_error(response, 400, "VALIDATION_ERROR", field)
+        assert_error(response, 400, "VALIDATION_ERROR", field=field)
         assert_nothing_changed(world)
 
 
@@ -208,7 +185,7 @@ def test_a_blank_string_is_refused_unless_the_field_may_be_blank(world, route, f
 def test_a_missing_required_field_is_named(world, route, field):
     response = send(world, route, without_field(route, field))
 
-    body = assert_error(response, 400, "VALIDATION_ERROR", field)
+    body = assert_error(response, 400, "VALIDATION_ERROR", field=field)
     assert body["details"][field] == ["This field is required."]
     assert body["message"] == f"{field}: This field is required."
     assert_nothing_changed(world)
@@ -226,7 +203,7 @@ def test_a_missing_required_field_is_named(world, route, field):
 def test_a_number_where_an_email_or_password_is_expected_is_refused(world, route, field, value):
     response = send(world, route, with_field(route, field, value))
 
-    assert_error(response, 400, "VALIDATION_ERROR", field)
+    assert_error(response, 400, "VALIDATION_ERROR", field=field)
     assert_nothing_changed(world)
 
 
@@ -274,7 +251,7 @@ NOT_AN_OBJECT = [
 def test_a_body_that_is_not_an_object_is_refused(world, route, body, message):
     response = send(world, route, body)
 
-    body = assert_error(response, 400, "VALIDATION_ERROR", "non_field_errors")
+    body = assert_error(response, 400, "VALIDATION_ERROR", field="non_field_errors")
     assert body["message"] == message
     assert body["details"] == {"non_field_errors": [message]}
     assert_nothing_changed(world)
@@ -369,7 +346,7 @@ def test_a_body_in_an_unexpected_charset_is_a_client_error(world, charset):
 def test_verify_email_without_a_token_names_the_token(world):
     response = world["anonymous"].post(VERIFY, {})
 
-    assert_error(response, 400, "VALIDATION_ERROR", "token")
+    assert_error(response, 400, "VALIDATION_ERROR", field="token")
 
 
 @pytest.mark.parametrize(
@@ -399,7 +376,7 @@ def test_verify_email_without_a_token_names_the_token(world):
 def test_verify_email_refuses_a_bad_token(world, body, code, field):
     response = world["anonymous"].post(VERIFY, body, content_type="application/json")
 
-    assert_error(response, 400, code, field)
+    assert_error(response, 400, code, field=field)
 
 
 @pytest.mark.parametrize("query", ["", "?token=abc", "?token=%00", "?token=" + "x" * 5000])
@@ -461,7 +438,7 @@ def list_url(world: dict[str, Any], route: str) -> str:
 def test_an_invalid_page_parameter_is_named(world, route, param, value):
     response = world["signed_in"].get(list_url(world, route), {param: value})
 
-    assert_error(response, 400, "VALIDATION_ERROR", param)
+    assert_error(response, 400, "VALIDATION_ERROR", field=param)
 
 
 @pytest.mark.parametrize(

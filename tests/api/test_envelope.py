@@ -7,41 +7,29 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tenants.views import OrganizationAPIView
+from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def assert_error_envelope(response, status: int, code: str) -> dict:
-    assert response.status_code == status
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert body["success"] is False
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["message"]
-    assert body["error"] == body["message"]
-    assert body["timestamp"].endswith("Z")
-    return body
 
 
 @pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
 def test_unknown_api_paths_are_404_in_the_envelope(api_client, method):
     response = getattr(api_client, method)("/api/does/not/exist")
 
-    assert_error_envelope(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "NOT_FOUND")
 
 
 @pytest.mark.parametrize(
     "path", ["/api", "/api/", "/api/user/me/", "/api/user/organizations/nope"]
 )
 def test_near_miss_paths_are_404_not_redirects(api_client, path):
-    assert_error_envelope(api_client.get(path), 404, "NOT_FOUND")
+    assert_error(api_client.get(path), 404, "NOT_FOUND")
 
 
 def test_wrong_method_is_405(client_for, user_factory):
     response = client_for(user_factory()).delete("/api/user/me")
 
-    body = assert_error_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    body = assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert "DELETE" in body["message"]
 
 
@@ -54,7 +42,7 @@ def test_malformed_json_is_400(client_for, user_factory):
         "/api/user/organizations", data="{not json", content_type="application/json"
     )
 
-    assert_error_envelope(response, 400, "MALFORMED_JSON")
+    assert_error(response, 400, "MALFORMED_JSON")
 
 
 def test_form_bodies_are_415(client_for, user_factory):
@@ -62,13 +50,13 @@ def test_form_bodies_are_415(client_for, user_factory):
         "/api/user/organizations", data="name=x", content_type="application/x-www-form-urlencoded"
     )
 
-    assert_error_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
 def test_asking_for_html_only_is_406_in_json(client_for, user_factory):
     response = client_for(user_factory()).get("/api/user/me", HTTP_ACCEPT="text/html")
 
-    assert_error_envelope(response, 406, "NOT_ACCEPTABLE")
+    assert_error(response, 406, "NOT_ACCEPTABLE")
 
 
 def test_django_handlers_answer_json_under_api_and_html_elsewhere(rf):
@@ -98,7 +86,7 @@ def test_an_unexpected_error_in_a_view_is_a_json_500(client_for, user_factory, m
 
     response = client.get("/api/user/me")
 
-    body = assert_error_envelope(response, 500, "INTERNAL_ERROR")
+    body = assert_error(response, 500, "INTERNAL_ERROR")
     assert "boom" not in str(body)
 
 
@@ -128,7 +116,7 @@ def test_health_reports_an_unreachable_cache_as_503(api_client, settings):
 
     response = api_client.get("/api/health")
 
-    body = assert_error_envelope(response, 503, "SERVICE_UNAVAILABLE")
+    body = assert_error(response, 503, "SERVICE_UNAVAILABLE")
     assert body["data"]["checks"]["cache"] == "unavailable"
 
 

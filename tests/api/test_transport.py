@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import subprocess
 import sys
@@ -17,23 +16,15 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from apikeys.models import ApiKey
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, assert_error
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 HTTPS_REQUIRED_MESSAGE = (
     "This API accepts HTTPS only. A credential sent over plain HTTP may have been seen on "
     "the way: revoke it."
 )
-HTTPS_REQUIRED = {
-    "success": False,
-    "status": 403,
-    "code": "HTTPS_REQUIRED",
-    "message": HTTPS_REQUIRED_MESSAGE,
-    "error": HTTPS_REQUIRED_MESSAGE,
-}
 
 
 @pytest.fixture
@@ -85,12 +76,8 @@ CASES = ["key-header", "bearer", "sign-in", "sign-up", "unknown-route", "bare-ap
 
 
 def assert_https_required(response) -> None:
-    assert response.status_code == 403, response.content
-    assert response["Content-Type"] == "application/json"
+    assert_error(response, 403, "HTTPS_REQUIRED", message=HTTPS_REQUIRED_MESSAGE, extra={})
     assert "Location" not in response
-    body = response.json()
-    assert TIMESTAMP.fullmatch(body.pop("timestamp"))
-    assert body == HTTPS_REQUIRED
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -4,15 +4,29 @@ it over HTTP, and revokes it."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import requests
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils import timezone
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "grace@example.com"
 PASSWORD = "a-long-secure-passphrase"
+# What naturaltime prints for a time 0 to 59 seconds ago: "now", "a second ago", then
+# "2 seconds ago" and on, with a no-break space between the number and the unit.
+SECONDS_AGO = re.compile(r"^\s*(now|a second ago|\d+\xa0seconds ago)\s*$")
+
+
+def test_the_last_used_pattern_matches_naturaltime_for_a_minute():
+    now = timezone.now()
+    printed = [str(naturaltime(now - timedelta(seconds=n))) for n in range(60)]
+
+    assert [text for text in printed if not SECONDS_AGO.fullmatch(text)] == []
+    assert not SECONDS_AGO.fullmatch(str(naturaltime(now - timedelta(seconds=60))))
 
 
 def test_a_person_creates_uses_and_revokes_a_key_in_the_dashboard(live_server, page, artifacts):
@@ -75,7 +89,7 @@ def test_a_person_creates_uses_and_revokes_a_key_in_the_dashboard(live_server, p
     expect(row).to_have_count(1)
     expect(row.locator(".chip")).to_have_text(["user:read"])
     expect(row.locator(".badge")).to_have_text("Active")
-    expect(row.locator("td").nth(5)).to_have_text(re.compile(r"^\s*(now|\d+ seconds? ago)\s*$"))
+    expect(row.locator("td").nth(5)).to_have_text(SECONDS_AGO)
     page.screenshot(path=artifacts / "dashboard-api-keys.png", full_page=True)
     assert raw not in page.content()
 
