@@ -57,6 +57,12 @@ def pinned_organization_plan(request: Request) -> tuple[str, str] | None:
         membership = membership_for_request(request, pin)
     except NotOrganizationMember:
         return None
+    return organization_plan(request, membership)
+
+
+def organization_plan(request: Request, membership: Membership) -> tuple[str, str]:
+    """(id, plan) of the organization of a membership the gate admitted: from the warm-key
+    cache's snapshot for a read by a warm key (no query), else from the organization's row."""
     plans = request.auth.cached_plans if _cached_roles(request) is not None else None
     if plans is not None:
         return membership.organization_id, plans[membership.organization_id]

@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.gate import membership_for_request
+from access.gate import membership_for_request, organization_plan
 from access.principal import Principal
 from api.base import ApiView
 from api.envelope import envelope
@@ -51,11 +51,7 @@ class OrganizationAPIView(ApiView):
 
     def organization_plan(self) -> tuple[str, str]:
         """(id, plan) of the URL's organization, through the gate; no query of its own."""
-        membership = self.get_membership()
-        plans = getattr(self.request.auth, "cached_plans", None)
-        if plans is not None:  # a warm key: its entry carries the plans
-            return membership.organization_id, plans[membership.organization_id]
-        return membership.organization_id, membership.organization.plan
+        return organization_plan(self.request, self.get_membership())
 
 
 class OrganizationListView(ApiView):
