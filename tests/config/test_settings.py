@@ -145,3 +145,23 @@ def test_a_warm_key_cache_needs_a_shared_cache():
     assert refused.returncode != 0
     assert "APIKEY_CACHE_TIMEOUT" in refused.stderr
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SESSION_IDLE_TIMEOUT", "soon"),
+        ("SESSION_IDLE_TIMEOUT", "30"),
+        ("DEVICE_COOKIE_AGE", "forever"),
+        ("TASKS_BACKEND", "celery"),
+        ("RATELIMIT_ORGANIZATION_CREATE", "lots"),
+        ("RATELIMIT_ORGANIZATION_CREATE", "20/fortnight"),
+        ("RATELIMIT_EMAIL_RECIPIENT", "5"),
+        ("RATELIMIT_SIGNIN_FAILURES_ACCOUNT_IP", "5 per 5min"),
+    ],
+)
+def test_a_malformed_value_stops_start_up_naming_it(variable, value):
+    result = load_settings(**{variable: value})
+
+    assert result.returncode != 0
+    assert variable in result.stderr

@@ -3,10 +3,7 @@ cost does not grow with how many organizations share a name."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -91,22 +88,6 @@ def test_listing_organizations_spends_none_of_the_budget(budget, client_for, use
     statuses = [client.post(ORGANIZATIONS, {"name": f"Team {n}"}).status_code for n in range(2)]
 
     assert statuses == [201, 201]
-
-
-@pytest.mark.parametrize("value", ["lots", "20/fortnight"])
-def test_a_malformed_budget_stops_start_up_naming_it(value):
-    env = {k: v for k, v in os.environ.items() if k != "RATELIMIT_ORGANIZATION_CREATE"}
-    result = subprocess.run(
-        [sys.executable, "-c", "import config.settings"],
-        cwd=ROOT,
-        env={**env, "RATELIMIT_ORGANIZATION_CREATE": value},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert "RATELIMIT_ORGANIZATION_CREATE" in result.stderr
 
 
 # --- Slugs ---------------------------------------------------------------------------------
