@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from access.principal import Principal
+from access.principal import Principal, Tenancy
 from api.errors import NotOrganizationMember, OrganizationMismatch
 from tenants.models import Membership
 
@@ -14,19 +14,22 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     """Return the caller's membership in the organization named by the URL.
 
     A key pinned to another organization is refused first, with no query. Then one indexed
-    query (membership joined to its organization), or none for a read by a key from the
-    warm-key cache (the membership's `organization` is then loaded only if a view asks for
-    it). A write is always admitted from the database. An organization that does not exist
-    answers exactly like one the caller does not belong to, so ids cannot be probed.
+    query (membership joined to its organization), or none for a read decided from the
+    principal's tenancy snapshot (read by authentication with the key, or from the warm-key
+    cache; the membership's `organization` is then loaded only if a view asks for it). A write
+    is always admitted from the database. An organization that does not exist answers exactly
+    like one the caller does not belong to, so ids cannot be probed.
     """
     if not Principal.of(request).reaches(organization_id):
         raise OrganizationMismatch()
-    roles = _cached_roles(request)
-    if roles is not None:  # from the warm-key cache: no query
-        if organization_id not in roles:
+    tenancy = _snapshot(request)
+    if tenancy is not None:  # read with the key (or from the warm-key cache): no query
+        if organization_id not in tenancy.roles:
             raise NotOrganizationMember()
         return Membership(
-            user_id=request.user.pk, organization_id=organization_id, role=roles[organization_id]
+            user_id=request.user.pk,
+            organization_id=organization_id,
+            role=tenancy.roles[organization_id],
         )
     return membership_of(request.user.pk, organization_id)
 
@@ -63,15 +66,26 @@ def pinned_organization_plan(request: Request) -> tuple[str, str] | None:
 def organization_plan(request: Request, membership: Membership) -> tuple[str, str]:
     """(id, plan) of the organization of a membership the gate admitted: from the warm-key
     cache's snapshot for a read by a warm key (no query), else from the organization's row."""
-    plans = request.auth.cached_plans if _cached_roles(request) is not None else None
-    if plans is not None:
-        return membership.organization_id, plans[membership.organization_id]
+    tenancy = _snapshot(request)
+    if tenancy is not None:
+        return membership.organization_id, tenancy.plans[membership.organization_id]
     return membership.organization_id, membership.organization.plan
 
 
-def _cached_roles(request: Request) -> dict[str, str] | None:
-    """The warm-key cache's snapshot of the key owner's roles, when it may decide: for a read
-    only. Authentication gives a write none; the gate does not rely on that alone."""
+def tenancy_of(principal: Principal) -> Tenancy:
+    """The principal's user's role in, and the plan of, each organization its credential may
+    reach, in one query: the snapshot a read may be decided from (and the warm-key cache keeps)."""
+    memberships = principal.within_reach(Membership.objects.for_user(principal.user.pk))
+    rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
+    return Tenancy(
+        roles={org: role for org, role, _plan in rows},
+        plans={org: plan for org, _role, plan in rows},
+    )
+
+
+def _snapshot(request: Request) -> Tenancy | None:
+    """The principal's tenancy snapshot, when it may decide: for a read only. Authentication
+    gives a write none; the gate does not rely on that alone."""
     if request.method not in SAFE_METHODS:
         return None
-    return getattr(request.auth, "cached_roles", None)
+    return Principal.of(request).tenancy

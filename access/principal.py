@@ -1,9 +1,11 @@
 """The caller as one typed value: who (a user), through what (a session or an API key), with
-which scopes and which pin. Made from the request by `Principal.of`; the one place that reads
-a key's pin to decide what the caller may reach."""
+which scopes and which pin. Made once per request (authentication stores a key's; a session's
+is made from `request.user`) and read with `Principal.of`; the one place that reads a key's pin
+to decide what the caller may reach."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,13 +15,30 @@ from api.errors import OrganizationMismatch
 
 
 @dataclass(frozen=True)
+class Tenancy:
+    """The owner's role in, and the plan of, each organization the credential may reach, as
+    read from the database together with the credential (the warm-key cache keeps it beside
+    the key). The tenancy gate may decide a read from it with no query; never a write."""
+
+    roles: Mapping[str, str]  # {organization id: role}
+    plans: Mapping[str, str]  # {organization id: plan}
+
+
+@dataclass(frozen=True)
 class Principal:
     user: Any
     key: Any = None  # the ApiKey that authenticated the request; None for a session
+    tenancy: Tenancy | None = None  # a read's snapshot of the owner's memberships, if any
 
     @classmethod
     def of(cls, request: Any) -> Principal:
-        return cls(user=request.user, key=getattr(request, "auth", None))
+        """The request's principal: the one authentication stored for its credential, else
+        one made from the signed-in user (a session's costs nothing to make)."""
+        key = getattr(request, "auth", None)
+        stored = getattr(request, "principal", None)
+        if isinstance(stored, Principal) and stored.key is key and key is not None:
+            return stored
+        return cls(user=request.user, key=key)
 
     @property
     def via(self) -> str:

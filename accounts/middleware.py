@@ -10,7 +10,7 @@ from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest, HttpResponse
 
-from apikeys.authentication import presented_key
+from access.credentials import presented_key
 
 timer: Callable[[], float] = time.time  # the clock, a seam for tests
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from access.credentials import presented_key
 from api.envelope import error_body
 from api.errors import MESSAGES
-from apikeys.authentication import presented_key
 from audit.models import Action
 from audit.services import audit_record_once
 from lib.clientip import client_ip, ip_identity

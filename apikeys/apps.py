@@ -7,4 +7,4 @@ class ApiKeysConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apikeys import cache  # noqa: F401 - connects the cache's signal receivers
+        from apikeys import warm_cache  # noqa: F401 - connects the cache's signal receivers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,40 +11,26 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
+from access.credentials import presented_key
+from access.gate import tenancy_of
 from access.principal import Principal
 from api.errors import KeyExpired, KeyInvalid, KeyRevoked
-from apikeys import cache as warm_cache
-from apikeys import conf, crypto
+from apikeys import conf, crypto, warm_cache
 from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record_once
 from lib.clientip import client_ip, ip_identity
-from tenants.models import Membership
-
-
-def presented_key(meta: Mapping[str, Any]) -> str | None:
-    """The key a request presents, or None when it names none.
-
-    `X-Api-Key` (any case, as headers are) wins; otherwise `Authorization: Bearer <key>`.
-    Another Authorization scheme (Basic, say) is not ours and is ignored.
-    """
-    raw = meta.get("HTTP_X_API_KEY")
-    if raw is None:
-        scheme, _sep, credentials = meta.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        raw = credentials
-    return raw.strip()
 
 
 class ApiKeyAuthentication(BaseAuthentication):
     """Authenticate a request by its API key, in one indexed query and, usually, no write;
-    a read (GET, HEAD, OPTIONS) with a warm key (apikeys/cache.py), in one cache round trip
-    and no query.
+    a read (GET, HEAD, OPTIONS) with a warm key (apikeys/warm_cache.py), in one cache round
+    trip and no query.
 
     Returns None when the request presents no key, so the session may authenticate it; a
     request that presents a key is never authenticated any other way: a bad key is 401.
-    On success `request.user` is the key's owner and `request.auth` the ApiKey.
+    On success `request.user` is the key's owner, `request.auth` the ApiKey, and
+    `request.principal` the caller (with, for a read, the owner's tenancy snapshot).
     """
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
@@ -60,10 +45,14 @@ class ApiKeyAuthentication(BaseAuthentication):
         # cache holds, or fails to withdraw, lets a revoked key, a deactivated owner or a
         # removed member write once the change has committed.
         readable = request.method in SAFE_METHODS and warm_cache.enabled()
-        key, storable = warm_cache.get(parsed.lookup) if readable else (None, False)
-        cached = key is not None
-        if key is None:
-            read_at = warm_cache.timer()  # an entry's age counts from before the read
+        entry, storable = warm_cache.get(parsed.lookup) if readable else (None, False)
+        if entry is not None:
+            key, tenancy, read_at = entry.key, entry.tenancy, entry.read_at
+        else:
+            tenancy, read_at = (
+                None,
+                warm_cache.timer(),
+            )  # an entry's age counts from before the read
             # The owner's password hash is never needed here, nor ever copied to the cache;
             # nor is the pinned organization's row: the tenancy gate reads what it needs.
             key = (
@@ -82,12 +71,14 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise KeyRevoked() if key.is_revoked else KeyExpired()
         if not key.user.is_active:
             raise KeyInvalid()
-        if storable and not cached:
-            key.cached_roles, key.cached_plans = roles_of(key)
-            key.cached_at = read_at
+        fresh = storable and entry is None
+        if fresh:
+            tenancy = tenancy_of(Principal(user=key.user, key=key))
+        moved = record_use(key, now)
         # Stored again when lastUsedAt moved, with the age it had: never made younger.
-        if record_use(key, now) or (storable and not cached):
-            warm_cache.put(key)
+        if tenancy is not None and (moved or fresh):
+            warm_cache.put(warm_cache.Entry(key=key, tenancy=tenancy, read_at=read_at))
+        request.principal = Principal(user=key.user, key=key, tenancy=tenancy)
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:
@@ -114,15 +105,6 @@ def refusal_record(request: Request, key: ApiKey, reason: str) -> None:
         target=key,
         detail={"reason": reason},
     )
-
-
-def roles_of(key: ApiKey) -> tuple[dict[str, str], dict[str, str]]:
-    """The owner's role in, and the plan of, each organization the key may reach."""
-    memberships = Principal(user=key.user, key=key).within_reach(
-        Membership.objects.for_user(key.user_id)
-    )
-    rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
-    return {org: role for org, role, _plan in rows}, {org: plan for org, _role, plan in rows}
 
 
 def record_use(key: ApiKey, now: datetime) -> bool:

@@ -75,15 +75,6 @@ class ApiKey(models.Model):
 
     objects = ApiKeyQuerySet.as_manager()
 
-    # Set for the warm-key cache (apikeys/cache.py) on a read: the owner's role in, and the
-    # plan of, each organization the key may reach (those the owner is a member of), so
-    # neither the tenancy gate nor the rate limits need a query; and when the row was read
-    # from the database (time.time()), which bounds how long the entry is trusted. None when
-    # the tenancy gate must read the database (every write does).
-    cached_roles: dict[str, str] | None = None
-    cached_plans: dict[str, str] | None = None
-    cached_at: float | None = None
-
     class Meta:
         verbose_name = "API key"
         ordering = ["-created_at", "-id"]

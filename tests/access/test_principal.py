@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from access.principal import Principal
@@ -62,3 +64,15 @@ def test_a_child_keys_pin_follows_its_creator(world, credential, requested, pin)
             principal.child_pin(asked)
     else:
         assert principal.child_pin(asked) == (world[pin].pk if pin else None)
+
+
+def test_a_stored_principal_is_used_only_for_the_requests_own_key(world):
+    stored = Principal(user=world["user"], key=world["pinned"])
+    request = SimpleNamespace(user=world["user"], auth=world["pinned"], principal=stored)
+    assert Principal.of(request) is stored
+
+    request.auth = world["unpinned"]
+    assert Principal.of(request) == Principal(user=world["user"], key=world["unpinned"])
+
+    request.auth = None
+    assert Principal.of(request).via == "session"

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from apikeys import cache as warm_cache
+from apikeys import warm_cache
 from apikeys.models import ApiKey
 from tenants.models import Membership, Role
 
@@ -52,7 +52,7 @@ def test_the_cache_is_off_without_a_timeout(settings, team, api_key_factory, key
 
     key_client(raw).get("/api/user/me")
 
-    assert cache.get(f"apikey:v1:{key.lookup}") is None
+    assert cache.get(warm_cache.entry_key(key.lookup)) is None
 
 
 def test_revoking_through_the_api_is_felt_at_once(member_key, client_for, team):
@@ -76,9 +76,9 @@ def test_revoking_by_saving_the_row_is_felt_at_once(member_key):
 
 def test_expiry_is_checked_on_every_hit(member_key, settings):
     key, client = member_key
-    cached = cache.get(f"apikey:v1:{key.lookup}")
-    cached.expires_at = timezone.now() - timedelta(seconds=1)
-    cache.set(f"apikey:v1:{key.lookup}", cached)
+    cached = cache.get(warm_cache.entry_key(key.lookup))
+    cached.key.expires_at = timezone.now() - timedelta(seconds=1)
+    cache.set(warm_cache.entry_key(key.lookup), cached)
 
     response = client.get("/api/user/me")
 
@@ -123,7 +123,7 @@ def test_a_stale_entry_stored_after_a_revocation_is_ignored(member_key):
     # A request that read the row just before the revocation stores it just after: the
     # tombstone written at the revocation keeps that entry from being used.
     key, client = member_key
-    stale = cache.get(f"apikey:v1:{key.lookup}")
+    stale = cache.get(warm_cache.entry_key(key.lookup))
     key = ApiKey.objects.get(pk=key.pk)
     key.revoked_at = timezone.now()
     key.save()
@@ -181,9 +181,9 @@ def test_the_cache_never_holds_the_key_or_the_owners_password_hash(member_key, t
     import pickle
 
     key, _client = member_key
-    entry = cache.get(f"apikey:v1:{key.lookup}")
+    entry = cache.get(warm_cache.entry_key(key.lookup))
     blob = pickle.dumps(entry)
 
-    assert entry.user.pk == team["admin"].pk
+    assert entry.key.user.pk == team["admin"].pk
     assert team["admin"].password.encode() not in blob
     assert b"argon2" not in blob and b"md5$" not in blob

@@ -13,7 +13,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.utils import timezone
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 
-from apikeys import cache as warm_cache
+from apikeys import warm_cache
 from apikeys.models import ApiKey
 from tenants.models import Membership, Project
 
@@ -73,7 +73,7 @@ REFUSALS = [
 
 
 class Clock:
-    """The warm-key cache's clock (apikeys.cache.timer), moved by hand."""
+    """The warm-key cache's clock (apikeys.warm_cache.timer), moved by hand."""
 
     def __init__(self) -> None:
         self.now = 1_800_000_000.0
@@ -168,7 +168,7 @@ def test_no_write_after_the_change_and_no_read_past_the_timeout(
     assert client.get(url).status_code == 200  # the key, its owner and roles are now warm
 
     outage(error)
-    caplog.set_level(logging.ERROR, logger="apikeys.cache")
+    caplog.set_level(logging.ERROR, logger="apikeys.warm_cache")
     change(team, key, client_for)
     assert "tombstones not written" in caplog.text  # the cache kept the old entry
 

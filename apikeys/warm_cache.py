@@ -1,4 +1,5 @@
-"""The warm-key cache: a verified key, its owner and the owner's roles, in the shared cache.
+"""The warm-key cache: a verified key, its owner and a snapshot of the owner's memberships
+(an `Entry`), in the shared cache.
 
 A hit skips both per-request queries (the key lookup and the membership check) for one cache
 round trip. It is on only when APIKEYS["CACHE_TIMEOUT"] is positive, which by default means
@@ -10,7 +11,7 @@ What an entry may decide, and for how long:
   from the database on every request (apikeys/authentication.py), so no state of the cache
   can let a revoked key, a deactivated owner or a removed member write after the change;
 - an entry is trusted for at most CACHE_TIMEOUT seconds after its row was *read from the
-  database*, by the age it carries (`cached_at`), whatever the cache's own expiry does: a
+  database*, by the age it carries (`Entry.read_at`), whatever the cache's own expiry does: a
   cache that cannot delete or expire it (a full Redis with `noeviction` refuses writes, a
   read-only replica after a failover serves what it holds) still cannot keep a change from
   reads for longer. That is the bound: a revocation, deactivation or removal stops reads
@@ -34,6 +35,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -41,6 +43,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from access.principal import Tenancy
 from apikeys import conf
 from apikeys.models import ApiKey
 
@@ -50,55 +53,63 @@ TOMBSTONE_MARGIN = 60  # seconds; covers clock skew between the servers and the 
 timer: Callable[[], float] = time.time  # the clock that stamps and judges an entry's age
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A verified key (with its `user`, never the password hash), the owner's tenancy as read
+    with it, and when that read began (`timer()`), which bounds how long the entry is trusted."""
+
+    key: ApiKey
+    tenancy: Tenancy
+    read_at: float
+
+
 def enabled() -> bool:
     return conf.setting("CACHE_TIMEOUT") > 0
 
 
-def _entry(lookup: str) -> str:
-    return f"apikey:v1:{lookup}"
+def entry_key(lookup: str) -> str:
+    return f"apikey:v2:{lookup}"
 
 
 def _tombstone(lookup: str) -> str:
+    # Unversioned in meaning: servers that store other entry versions honour the same
+    # tombstones, so a deploy that changes the entry's shape never loses a withdrawal.
     return f"apikey:v1:stale:{lookup}"
 
 
-def get(lookup: str) -> tuple[ApiKey | None, bool]:
-    """(cached key or None, whether an entry may be stored now) in one round trip.
+def get(lookup: str) -> tuple[Entry | None, bool]:
+    """(cached entry or None, whether an entry may be stored now) in one round trip.
 
     An entry whose row was read CACHE_TIMEOUT seconds ago or more is a miss, even if the
     cache still holds it."""
     try:
-        found = cache.get_many([_entry(lookup), _tombstone(lookup)])
+        found = cache.get_many([entry_key(lookup), _tombstone(lookup)])
     except Exception:
         logger.warning("API key cache unavailable; reading the database", exc_info=True)
         return None, False
     if _tombstone(lookup) in found:
         return None, False
-    key = found.get(_entry(lookup))
-    if key is None or _remaining(key) <= 0:
+    entry = found.get(entry_key(lookup))
+    if not isinstance(entry, Entry) or _remaining(entry) <= 0:
         return None, True
-    return key, True
+    return entry, True
 
 
-def put(key: ApiKey) -> None:
-    """Store a verified key with its `user`, `cached_roles` ({organization id: role}),
-    `cached_plans` and `cached_at` (when its row was read from the database). The entry lives
-    only what is left of CACHE_TIMEOUT since then: storing it again (after lastUsedAt moved)
-    never makes it younger."""
-    remaining = _remaining(key)
+def put(entry: Entry) -> None:
+    """Store an entry for what is left of CACHE_TIMEOUT since its row was read: storing it
+    again (after lastUsedAt moved) never makes it younger."""
+    remaining = _remaining(entry)
     if remaining <= 0:
         return
     try:
-        cache.set(_entry(key.lookup), key, timeout=math.ceil(remaining))
+        cache.set(entry_key(entry.key.lookup), entry, timeout=math.ceil(remaining))
     except Exception:
         logger.warning("API key cache unavailable; entry not stored", exc_info=True)
 
 
-def _remaining(key: ApiKey) -> float:
+def _remaining(entry: Entry) -> float:
     """Seconds the entry may still be trusted; 0 or less once it is too old to be."""
-    if key.cached_at is None:
-        return 0
-    return key.cached_at + conf.setting("CACHE_TIMEOUT") - timer()
+    return entry.read_at + conf.setting("CACHE_TIMEOUT") - timer()
 
 
 def forget(lookups: Iterable[str]) -> None:
@@ -130,25 +141,25 @@ def forget_user(user_id: Any) -> None:
         forget(ApiKey.objects.filter(user_id=user_id).values_list("lookup", flat=True))
 
 
-@receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="apikeys.cache.key")
+@receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="apikeys.warm_cache.key")
 def _key_changed(sender: type, instance: ApiKey, created: bool = False, **kwargs: Any) -> None:
     if not created:  # a new key has no entry to withdraw
         forget([instance.lookup])
 
 
-@receiver([post_save, post_delete], sender="accounts.User", dispatch_uid="apikeys.cache.user")
+@receiver([post_save, post_delete], sender="accounts.User", dispatch_uid="apikeys.warm_cache.user")
 def _user_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     forget_user(instance.pk)
 
 
 @receiver(
-    [post_save, post_delete], sender="tenants.Membership", dispatch_uid="apikeys.cache.member"
+    [post_save, post_delete], sender="tenants.Membership", dispatch_uid="apikeys.warm_cache.member"
 )
 def _membership_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     forget_user(instance.user_id)
 
 
-@receiver(post_save, sender="tenants.Organization", dispatch_uid="apikeys.cache.organization")
+@receiver(post_save, sender="tenants.Organization", dispatch_uid="apikeys.warm_cache.organization")
 def _organization_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any):
     # Entries carry the plans of their owners' organizations.
     if enabled() and not created:
