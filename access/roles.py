@@ -1,4 +1,5 @@
-"""What each organization role may do, expressed as the scopes it grants.
+"""What each organization role may do: every scope names the roles that may exercise it in an
+organization, where the app that owns its resource registers it (access/scopes.py).
 
 A session is governed by its role alone; an API key by its scopes intersected with its owner's
 current role, so a key never does more than the person who holds it can do now.
@@ -6,31 +7,13 @@ current role, so a key never does more than the person who holds it can do now.
 
 from __future__ import annotations
 
+from access.scopes import roles_allowed
 from api.errors import InsufficientRole
-from tenants.models import Role
-
-_MEMBER = frozenset(
-    {
-        "organizations:read",
-        "members:read",
-        "projects:read",
-        "projects:write",
-        "api-keys:read",
-        "subscription:read",
-    }
-)
-_ADMIN = _MEMBER | {"organizations:write", "members:write", "audit:read"}
-
-ROLE_SCOPES: dict[str, frozenset[str]] = {
-    Role.MEMBER: _MEMBER,
-    Role.ADMIN: _ADMIN,
-    Role.OWNER: _ADMIN,
-}
 
 
 def role_allows(role: str, scope: str) -> bool:
     """True when `role` in an organization may perform what `scope` names there."""
-    return scope in ROLE_SCOPES.get(role, frozenset())
+    return role in roles_allowed(scope)
 
 
 def require_role(role: str, scope: str) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.cache.backends.base import BaseCache
 from django.test import Client, override_settings
@@ -28,6 +29,11 @@ PASSWORD = "correct-horse-battery-staple"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 ENVELOPE_KEYS = {"success", "status", "code", "message", "error", "timestamp"}
 _sequence = itertools.count(1)
+
+# tests/extending is a project built on Latchkey (docs/extending.md), with scopes and routes of
+# its own: it runs alone, `pytest --ds=tests.extending.settings tests/extending`.
+if django_settings.SETTINGS_MODULE != "tests.extending.settings":
+    collect_ignore = ["extending"]
 
 
 @pytest.fixture(autouse=True)
