@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format clean
+.PHONY: install run admin test lint format clean schema
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,16 @@ run: install
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# An operator for the admin at /admin/: asks for an email and a password.
+admin: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createsuperuser
+
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_ARGS) --ds=tests.extending.settings tests/extending
 
 lint: install
 	$(BIN)/ruff check .
@@ -40,3 +46,8 @@ format: install
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+
+# The OpenAPI schema, committed as docs/openapi.yaml (a test fails when it is stale),
+# written on the embedded defaults.
+schema: install
+	DEBUG=true $(BIN)/python manage.py spectacular --validate --file docs/openapi.yaml

@@ -30,9 +30,9 @@ class UserSerializer(serializers.ModelSerializer):
 
     fullName = serializers.CharField(source="full_name")
     isVerified = serializers.BooleanField(source="is_verified")
-    verifiedAt = Timestamp(source="verified_at")
+    verifiedAt = Timestamp(source="verified_at", allow_null=True)
     isActive = serializers.BooleanField(source="is_active")
-    lastLoginAt = Timestamp(source="last_login")
+    lastLoginAt = Timestamp(source="last_login", allow_null=True)
     organizationCount = serializers.IntegerField(source="organization_count")
     createdAt = Timestamp(source="created_at")
     updatedAt = Timestamp(source="updated_at")
@@ -135,3 +135,28 @@ class ChangePasswordSerializer(serializers.Serializer):
         if problems:
             raise serializers.ValidationError({"newPassword": problems})
         return attrs
+
+
+class SecuredAccountSerializer(serializers.Serializer):
+    """The answer to securing an account: the user, and the one-time token to choose a new
+    password with (shown in this answer only)."""
+
+    user = UserSerializer()
+    passwordResetToken = serializers.CharField()
+
+
+class KeyMetadataSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    organizationId = serializers.CharField(allow_null=True)
+    expiresAt = Timestamp(allow_null=True)
+
+
+class AuthStatusSerializer(serializers.Serializer):
+    """What GET /api/auth/status answers: `user` only for a session or a key with user:read."""
+
+    authenticated = serializers.BooleanField()
+    authMethod = serializers.ChoiceField(choices=["session", "api_key"])
+    user = UserSerializer(required=False)
+    apiKey = KeyMetadataSerializer(allow_null=True)

@@ -7,6 +7,7 @@ import re
 
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,10 +19,12 @@ from access.scopes import scope_grants
 from accounts import services
 from accounts.models import User
 from accounts.serializers import (
+    AuthStatusSerializer,
     ChangePasswordSerializer,
     RequestPasswordResetSerializer,
     ResendVerificationSerializer,
     ResetPasswordSerializer,
+    SecuredAccountSerializer,
     SignInSerializer,
     SignUpSerializer,
     UserSerializer,
@@ -47,7 +50,9 @@ class SignUpView(ApiView):
 
     permission_classes = [AllowAny]
     rate_limits = [("SIGNUP", "ip")]
+    schema_conflicts = (409,)
 
+    @extend_schema(operation_id="signUp", request=SignUpSerializer, responses=UserSerializer)
     def post(self, request: Request) -> Response:
         serializer = SignUpSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -70,6 +75,7 @@ class SignInView(ApiView):
     permission_classes = [AllowAny]
     rate_limits = [("SIGNIN", "ip")]
 
+    @extend_schema(operation_id="signIn", request=SignInSerializer, responses=UserSerializer)
     def post(self, request: Request) -> Response:
         serializer = SignInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -87,6 +93,7 @@ class SignOutView(ApiView):
     required_scopes = {"POST": ""}
     permission_classes = [ScopePermission, SessionOnly]
 
+    @extend_schema(operation_id="signOut", request=None, responses={200: None})
     def post(self, request: Request) -> Response:
         services.user_sign_out(request=request._request)
         return envelope(None, message="Signed out")
@@ -99,6 +106,11 @@ class SendVerificationEmailView(ApiView):
     permission_classes = [AllowAny]
     rate_limits = [("VERIFY_EMAIL", "ip")]
 
+    @extend_schema(
+        operation_id="sendVerificationEmail",
+        request=ResendVerificationSerializer,
+        responses={200: None},
+    )
     def post(self, request: Request) -> Response:
         serializer = ResendVerificationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -120,6 +132,11 @@ class RequestPasswordResetView(ApiView):
     permission_classes = [AllowAny]
     rate_limits = [("PASSWORD_RESET", "ip")]
 
+    @extend_schema(
+        operation_id="requestPasswordReset",
+        request=RequestPasswordResetSerializer,
+        responses={200: None},
+    )
     def post(self, request: Request) -> Response:
         serializer = RequestPasswordResetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -138,6 +155,9 @@ class ResetPasswordView(ApiView):
     permission_classes = [AllowAny]
     rate_limits = [("PASSWORD_RESET", "ip")]
 
+    @extend_schema(
+        operation_id="resetPassword", request=ResetPasswordSerializer, responses={200: None}
+    )
     def post(self, request: Request) -> Response:
         serializer = ResetPasswordSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -157,6 +177,9 @@ class ChangePasswordView(ApiView):
     required_scopes = {"POST": ""}
     permission_classes = [ScopePermission, SessionOnly]
 
+    @extend_schema(
+        operation_id="changePassword", request=ChangePasswordSerializer, responses={200: None}
+    )
     def post(self, request: Request) -> Response:
         serializer = ChangePasswordSerializer(data=request.data, context={"user": request.user})
         serializer.is_valid(raise_exception=True)
@@ -191,6 +214,7 @@ class VerifyEmailView(ApiView):
         # A browser asks for text/html only; it gets a redirect to a page, not a 406.
         return super().perform_content_negotiation(request, force=True)
 
+    @extend_schema(exclude=True)  # a browser's way to the page, not part of the JSON API
     def get(self, request: Request) -> Response | HttpResponse:
         token = request.query_params.get("token", "")
         if "text/html" in request.META.get("HTTP_ACCEPT", ""):
@@ -199,6 +223,15 @@ class VerifyEmailView(ApiView):
             return redirect("dashboard:verify-email-choice")  # says the link is not valid
         raise MethodNotAllowed("GET")
 
+    @extend_schema(
+        operation_id="verifyEmail",
+        request=VerifyEmailSerializer,
+        responses=PolymorphicProxySerializer(
+            component_name="VerifyEmailResult",
+            serializers=[UserSerializer, SecuredAccountSerializer],
+            resource_type_field_name=None,
+        ),
+    )
     def post(self, request: Request) -> Response:
         serializer = VerifyEmailSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -222,6 +255,7 @@ class MeView(ApiView):
 
     required_scopes = {"GET": "user:read"}
 
+    @extend_schema(operation_id="getMe", responses=UserSerializer)
     def get(self, request: Request) -> Response:
         return envelope(user_data(request.user), message="User fetched successfully")
 
@@ -235,6 +269,7 @@ class AuthStatusView(ApiView):
 
     required_scopes = {"GET": ""}
 
+    @extend_schema(operation_id="getAuthStatus", responses=AuthStatusSerializer)
     def get(self, request: Request) -> Response:
         key = request.auth
         data: dict = {"authenticated": True, "authMethod": authentication_method(request)}

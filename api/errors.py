@@ -53,6 +53,40 @@ MESSAGES: dict[str, Any] = {
     "INTERNAL_ERROR": _("Something went wrong on our end."),
 }
 
+# The HTTP status each code is answered with.
+STATUSES: dict[str, int] = {
+    "BAD_REQUEST": 400,
+    "VALIDATION_ERROR": 400,
+    "MALFORMED_JSON": 400,
+    "INVALID_PASSWORD": 400,
+    "INVALID_TOKEN": 400,
+    "UNAUTHORIZED": 401,
+    "INVALID_CREDENTIALS": 401,
+    "KEY_INVALID": 401,
+    "KEY_EXPIRED": 401,
+    "KEY_REVOKED": 401,
+    "SESSION_REQUIRED": 403,
+    "INSUFFICIENT_SCOPE": 403,
+    "ORGANIZATION_MISMATCH": 403,
+    "KEY_BROADER_THAN_CREATOR": 403,
+    "KEY_OUTRANKS_CALLER": 403,
+    "FORBIDDEN": 403,
+    "EMAIL_NOT_VERIFIED": 403,
+    "NOT_ORGANIZATION_MEMBER": 403,
+    "INSUFFICIENT_ROLE": 403,
+    "CROSS_ORIGIN_REQUEST": 403,
+    "HTTPS_REQUIRED": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "NOT_ACCEPTABLE": 406,
+    "EMAIL_TAKEN": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "RATE_LIMITED": 429,
+    "INTERNAL_ERROR": 500,
+    "SERVICE_UNAVAILABLE": 503,
+}
+
 # DRF's default codes, mapped onto ours.
 _DRF_CODES = {
     "parse_error": "MALFORMED_JSON",

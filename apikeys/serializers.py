@@ -13,12 +13,23 @@ from apikeys.models import ApiKey
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: no strings, booleans or fractions."""
+    """A JSON integer, as JSON Schema counts them (3600 or 3600.0): no strings, booleans or
+    fractions."""
 
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class ScopeNameField(serializers.CharField):
+    """A scope name: one of the catalogue's (GET /api/scopes), wildcards included."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
 
 
 class MetadataSerializer(serializers.Serializer):
@@ -29,9 +40,16 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expiresIn = StrictIntegerField(required=False, allow_null=True)
     scopes = BoundedListField(
-        child=serializers.CharField(max_length=64), allow_empty=False, max_length=64
+        child=ScopeNameField(), allow_empty=False, min_length=1, max_length=64
     )
     metadata = MetadataSerializer(required=False, allow_null=True)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # The bounds are settings, read when the form is built; the schema shows them too.
+        fields["expiresIn"].min_value = conf.setting("MIN_EXPIRES_IN")
+        fields["expiresIn"].max_value = conf.setting("MAX_EXPIRES_IN")
+        return fields
 
     def validate_expiresIn(self, value: int | None) -> int | None:
         if value is None:
@@ -80,10 +98,10 @@ class ApiKeyQuerySerializer(serializers.Serializer):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     organizationId = serializers.CharField(source="organization_id", allow_null=True)
-    expiresAt = Timestamp(source="expires_at")
-    lastUsedAt = Timestamp(source="last_used_at")
+    expiresAt = Timestamp(source="expires_at", allow_null=True)
+    lastUsedAt = Timestamp(source="last_used_at", allow_null=True)
     createdAt = Timestamp(source="created_at")
-    revokedAt = Timestamp(source="revoked_at")
+    revokedAt = Timestamp(source="revoked_at", allow_null=True)
     status = serializers.SerializerMethodField()
 
     class Meta:
@@ -104,3 +122,22 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
     def get_status(self, key: ApiKey) -> str:
         return key.status()
+
+
+class ApiKeyCreatedSerializer(serializers.Serializer):
+    """A new key, with the key itself: this answer is the only one that ever holds it."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+    key = serializers.CharField(help_text="The key. Shown once: store it now.")
+    start = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    organizationId = serializers.CharField(allow_null=True)
+    expiresAt = Timestamp(allow_null=True)
+    createdAt = Timestamp()
+
+
+class ScopeSerializer(serializers.Serializer):
+    scope = serializers.CharField()
+    resource = serializers.CharField()
+    description = serializers.CharField()

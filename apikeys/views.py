@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -14,14 +15,17 @@ from accounts.sessions import session_auth_hash
 from api.base import ApiView
 from api.envelope import envelope, format_datetime
 from api.pagination import paginate
+from api.schema import paginated
 from apikeys import services
 from apikeys.models import ApiKey
 from apikeys.serializers import (
+    ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeyQuerySerializer,
     ApiKeyRenameSerializer,
     ApiKeySerializer,
     KeyIdSerializer,
+    ScopeSerializer,
 )
 
 
@@ -44,6 +48,11 @@ class ApiKeyCreateView(ApiView):
     required_scopes = {"POST": "api-keys:write"}
     rate_limits = [("KEY_CREATE", "user")]
 
+    @extend_schema(
+        operation_id="createApiKey",
+        request=ApiKeyCreateSerializer,
+        responses=ApiKeyCreatedSerializer,
+    )
     def post(self, request: Request) -> Response:
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -79,6 +88,7 @@ class ApiKeyListView(ApiView):
 
     required_scopes = {"GET": "api-keys:read"}
 
+    @paginated(ApiKeySerializer, operation_id="listApiKeys")
     def get(self, request: Request) -> Response:
         return paginate(
             request, visible_keys(request), ApiKeySerializer, message="API keys fetched"
@@ -89,7 +99,11 @@ class ApiKeyGetView(ApiView):
     """GET /api/auth/api-key/get?id=ak_…"""
 
     required_scopes = {"GET": "api-keys:read"}
+    schema_may_not_find = True
 
+    @extend_schema(
+        operation_id="getApiKey", parameters=[ApiKeyQuerySerializer], responses=ApiKeySerializer
+    )
     def get(self, request: Request) -> Response:
         query = ApiKeyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -101,7 +115,11 @@ class ApiKeyUpdateView(ApiView):
     """POST /api/auth/api-key/update {keyId, name}: only the name changes; scopes are fixed."""
 
     required_scopes = {"POST": "api-keys:write"}
+    schema_may_not_find = True
 
+    @extend_schema(
+        operation_id="updateApiKey", request=ApiKeyRenameSerializer, responses=ApiKeySerializer
+    )
     def post(self, request: Request) -> Response:
         serializer = ApiKeyRenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -117,7 +135,11 @@ class ApiKeyRevokeView(ApiView):
     from the next request on."""
 
     required_scopes = {"POST": "api-keys:write"}
+    schema_may_not_find = True
 
+    @extend_schema(
+        operation_id="revokeApiKey", request=KeyIdSerializer, responses=ApiKeySerializer
+    )
     def post(self, request: Request) -> Response:
         serializer = KeyIdSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -132,5 +154,6 @@ class ScopeCatalogueView(ApiView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(operation_id="listScopes", responses=ScopeSerializer(many=True))
     def get(self, request: Request) -> Response:
         return envelope(scopes.catalogue(), message="Scopes fetched")

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from access.principal import Principal
 from api.base import ApiView
 from api.pagination import paginate
+from api.schema import paginated
 from audit.models import AuditEvent
 from audit.serializers import AuditEventSerializer, AuditFilterSerializer
 from tenants.views import OrganizationAPIView
@@ -32,6 +33,11 @@ class OrganizationAuditEventsView(OrganizationAPIView):
 
     required_scopes = {"GET": "audit:read"}
 
+    @paginated(
+        AuditEventSerializer,
+        filters=AuditFilterSerializer,
+        operation_id="listOrganizationAuditEvents",
+    )
     def get(self, request: Request, organization_id: str) -> Response:
         events = filtered(request, AuditEvent.objects.for_organization(self.organization_id))
         return paginate(request, events, AuditEventSerializer, message="Audit events fetched")
@@ -43,6 +49,9 @@ class OwnAuditEventsView(ApiView):
 
     required_scopes = {"GET": "audit:read"}
 
+    @paginated(
+        AuditEventSerializer, filters=AuditFilterSerializer, operation_id="listOwnAuditEvents"
+    )
     def get(self, request: Request) -> Response:
         events = AuditEvent.objects.filter(actor_id=request.user.pk)
         events = filtered(request, Principal.of(request).within_reach(events))

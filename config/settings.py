@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "csp",
     "django_tasks",
     "django_tasks_db",
@@ -288,7 +291,20 @@ TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
 
 # --- Email and background tasks -------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# filemail:// takes an absolute directory, written as a file:// URL is: filemail:///var/mail/x.
+# django-environ reads three slashes as the relative path var/mail/x (under whatever directory
+# the process starts in) and wants four for an absolute one; both forms mean /var/mail/x here.
+# A host (filemail://var/mail/x), no path, or a ./.. segment is refused rather than guessed.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend":
+    _email_dir = "/" + _email["EMAIL_FILE_PATH"].lstrip("/")
+    if _email["EMAIL_HOST"] or _email_dir == "/" or {".", ".."} & set(_email_dir.split("/")):
+        raise ImproperlyConfigured(
+            "EMAIL_URL=filemail:// takes an absolute directory, e.g. "
+            "filemail:///var/mail/latchkey."
+        )
+    _email["EMAIL_FILE_PATH"] = _email_dir
+vars().update(_email)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Latchkey <no-reply@localhost>")
 
 # The address people reach this deployment at: links in emails are built from it, never from
@@ -376,9 +392,33 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Escape non-ASCII in responses: an echoed lone surrogate cannot break rendering.
     "UNICODE_JSON": False,
+}
+
+# The OpenAPI schema (GET /api/schema, docs/openapi.yaml) and its reference page (/api/docs),
+# served from our own static files.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Latchkey API",
+    "DESCRIPTION": (
+        "Accounts, organizations and scoped API keys. Every response is the JSON envelope "
+        "`{success, status, code, message, data}`; errors carry a stable machine `code`. "
+        "Authenticate with `X-Api-Key: <key>`, `Authorization: Bearer <key>`, or the session "
+        "cookie set by sign-in."
+    ),
+    "VERSION": importlib.metadata.version("latchkey"),
+    "OAS_VERSION": "3.1.0",
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["api.schema.camel_path_parameters", "api.schema.add_links"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "tryItOutEnabled": False},
 }
 
 LOGGING = {

@@ -10,6 +10,8 @@ register_converter(UlidConverter, "ulid")
 
 api_patterns = [
     path("health", views.HealthView.as_view(), name="health"),
+    path("schema", views.SchemaView.as_view(), name="schema"),
+    path("docs", views.DocsView.as_view(), name="docs"),
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
     path("", include("apikeys.urls")),

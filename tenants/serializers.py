@@ -38,7 +38,7 @@ class MemberSerializer(serializers.ModelSerializer):
 
 class ProjectSerializer(serializers.ModelSerializer):
     organizationId = serializers.CharField(source="organization_id", read_only=True)
-    createdBy = serializers.CharField(source="created_by_id", read_only=True)
+    createdBy = serializers.CharField(source="created_by_id", read_only=True, allow_null=True)
     createdAt = Timestamp(source="created_at")
     updatedAt = Timestamp(source="updated_at")
 
@@ -62,3 +62,27 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 class AggregateSerializer(serializers.Serializer):
     entity = serializers.ChoiceField(choices=["projects", "members", "api_keys"])
+
+
+class DeletedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+
+
+class AggregateResultSerializer(serializers.Serializer):
+    entity = serializers.ChoiceField(choices=["projects", "members", "api_keys"])
+    count = serializers.IntegerField(min_value=0)
+
+
+class LimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField()
+    windowSeconds = serializers.IntegerField()
+
+
+class SubscriptionLimitsSerializer(serializers.Serializer):
+    perKey = LimitSerializer()
+    organization = LimitSerializer()
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    plan = serializers.CharField()
+    limits = SubscriptionLimitsSerializer()

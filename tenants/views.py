@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -16,16 +17,20 @@ from api.base import ApiView
 from api.envelope import envelope
 from api.errors import OrganizationMismatch
 from api.pagination import paginate
+from api.schema import paginated
 from apikeys.models import ApiKey
 from ratelimits.policies import plan_budgets
 from tenants import services
 from tenants.models import Membership, Organization, Project
 from tenants.serializers import (
+    AggregateResultSerializer,
     AggregateSerializer,
+    DeletedSerializer,
     MemberSerializer,
     OrganizationInputSerializer,
     OrganizationSerializer,
     ProjectSerializer,
+    SubscriptionSerializer,
 )
 
 
@@ -68,6 +73,7 @@ class OrganizationListView(ApiView):
     def rate_limits(self) -> Sequence[tuple[str, str]]:  # type: ignore[override]
         return self.create_rate_limits if self.request.method == "POST" else ()
 
+    @paginated(OrganizationSerializer, operation_id="listOrganizations")
     def get(self, request: Request) -> Response:
         memberships = Principal.of(request).within_reach(
             Membership.objects.for_user(request.user.pk)
@@ -76,6 +82,11 @@ class OrganizationListView(ApiView):
             request, memberships, OrganizationSerializer, message="Organizations fetched"
         )
 
+    @extend_schema(
+        operation_id="createOrganization",
+        request=OrganizationInputSerializer,
+        responses={201: OrganizationSerializer},
+    )
     def post(self, request: Request) -> Response:
         if Principal.of(request).pin:
             raise OrganizationMismatch()  # a pinned key stays inside its one organization
@@ -96,19 +107,27 @@ class OrganizationDetailView(OrganizationAPIView):
 
     required_scopes = {"GET": "organizations:read", "PATCH": "organizations:write"}
 
+    @extend_schema(operation_id="getOrganization", responses=OrganizationSerializer)
     def get(self, request: Request, organization_id: str) -> Response:
         return envelope(
             OrganizationSerializer(self.get_membership()).data, message="Organization fetched"
         )
 
+    @extend_schema(
+        operation_id="updateOrganization",
+        request=OrganizationInputSerializer,
+        responses=OrganizationSerializer,
+    )
     def patch(self, request: Request, organization_id: str) -> Response:
-        serializer = OrganizationInputSerializer(data=request.data)
+        # A partial update, as PATCH is: a field left out keeps its value.
+        serializer = OrganizationInputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.organization_update(
-            organization=self.organization,
-            name=serializer.validated_data["name"],
-            actor=request.user,
-        )
+        if "name" in serializer.validated_data:
+            services.organization_update(
+                organization=self.organization,
+                name=serializer.validated_data["name"],
+                actor=request.user,
+            )
         return envelope(
             OrganizationSerializer(self.get_membership()).data, message="Organization updated"
         )
@@ -119,6 +138,7 @@ class MemberListView(OrganizationAPIView):
 
     required_scopes = {"GET": "members:read"}
 
+    @paginated(MemberSerializer, operation_id="listMembers")
     def get(self, request: Request, organization_id: str) -> Response:
         members = Membership.objects.filter(organization_id=self.organization_id).select_related(
             "user"
@@ -131,10 +151,16 @@ class ProjectListView(OrganizationAPIView):
 
     required_scopes = {"GET": "projects:read", "POST": "projects:write"}
 
+    @paginated(ProjectSerializer, operation_id="listProjects")
     def get(self, request: Request, organization_id: str) -> Response:
         projects = Project.objects.filter(organization_id=self.organization_id)
         return paginate(request, projects, ProjectSerializer, message="Projects fetched")
 
+    @extend_schema(
+        operation_id="createProject",
+        request=ProjectSerializer,
+        responses={201: ProjectSerializer},
+    )
     def post(self, request: Request, organization_id: str) -> Response:
         serializer = ProjectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -172,11 +198,15 @@ class ProjectDetailView(OrganizationAPIView):
             raise NotFound("Project not found.")
         return project
 
+    @extend_schema(operation_id="getProject", responses=ProjectSerializer)
     def get(self, request: Request, organization_id: str, project_id: str) -> Response:
         return envelope(
             ProjectSerializer(self.get_project(project_id)).data, message="Project fetched"
         )
 
+    @extend_schema(
+        operation_id="updateProject", request=ProjectSerializer, responses=ProjectSerializer
+    )
     def patch(self, request: Request, organization_id: str, project_id: str) -> Response:
         project = self.get_project(project_id)
         serializer = ProjectSerializer(project, data=request.data, partial=True)
@@ -188,6 +218,7 @@ class ProjectDetailView(OrganizationAPIView):
         )
         return envelope(ProjectSerializer(project).data, message="Project updated")
 
+    @extend_schema(operation_id="deleteProject", responses={200: DeletedSerializer})
     def delete(self, request: Request, organization_id: str, project_id: str) -> Response:
         project = self.get_project(project_id)
         services.project_delete(project=project)
@@ -206,6 +237,7 @@ class AggregateView(OrganizationAPIView):
         "members": "members:read",
         "api_keys": "api-keys:read",
     }
+    schema_scopes = ENTITY_SCOPES.values()
 
     def get_required_scope(self, request: Request) -> str | None:
         """The scope of the entity named in the body. A body that names none the catalogue
@@ -215,6 +247,11 @@ class AggregateView(OrganizationAPIView):
         entity = request.data.get("entity") if isinstance(request.data, dict) else None
         return self.ENTITY_SCOPES.get(entity, "") if isinstance(entity, str) else ""
 
+    @extend_schema(
+        operation_id="aggregate",
+        request=AggregateSerializer,
+        responses=AggregateResultSerializer,
+    )
     def post(self, request: Request, organization_id: str) -> Response:
         serializer = AggregateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -234,6 +271,7 @@ class SubscriptionView(OrganizationAPIView):
 
     required_scopes = {"GET": "subscription:read"}
 
+    @extend_schema(operation_id="getSubscription", responses=SubscriptionSerializer)
     def get(self, request: Request, organization_id: str) -> Response:
         _organization_id, plan = self.organization_plan()
         budgets = plan_budgets(plan)

@@ -53,14 +53,14 @@ BLANK_ALLOWED = {
     ("create-project", "description"),
     ("update-project", "description"),
 }
-# Required fields; the rest are optional, and update-project is partial.
+# Required fields; the rest are optional, and the PATCH routes (rename-organization,
+# update-project) are partial updates.
 REQUIRED_FIELDS = [
     ("sign-up", "email"),
     ("sign-up", "password"),
     ("sign-in", "email"),
     ("sign-in", "password"),
     ("create-organization", "name"),
-    ("rename-organization", "name"),
     ("create-project", "name"),
 ]
 

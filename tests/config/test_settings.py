@@ -165,3 +165,37 @@ def test_a_malformed_value_stops_start_up_naming_it(variable, value):
 
     assert result.returncode != 0
     assert variable in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("email_url", "directory"),
+    [
+        # A file:// URL's three slashes: the path is absolute, not relative to the working
+        # directory as django-environ alone would read it.
+        ("filemail:///var/mail/latchkey", "/var/mail/latchkey"),
+        # django-environ's own absolute form keeps working.
+        ("filemail:////var/mail/latchkey", "/var/mail/latchkey"),
+        ("filemail:///srv/latchkey/outbox/", "/srv/latchkey/outbox/"),
+    ],
+)
+def test_filemail_writes_to_the_absolute_directory_it_names(email_url, directory):
+    result = load_settings(
+        EMAIL_URL=email_url,
+        code="import config.settings as s; print(s.EMAIL_BACKEND, s.EMAIL_FILE_PATH)",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.core.mail.backends.filebased.EmailBackend", directory]
+
+
+@pytest.mark.parametrize(
+    "email_url",
+    ["filemail://var/mail/latchkey", "filemail://", "filemail:///", "filemail:///./mail"],
+    ids=["host-not-path", "no-path", "root", "dot-segment"],
+)
+def test_a_filemail_url_without_an_absolute_directory_stops_start_up(email_url):
+    result = load_settings(EMAIL_URL=email_url)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "EMAIL_URL" in result.stderr

@@ -162,6 +162,17 @@ def test_patch_with_bad_input_is_400(client_for, team):
     assert response.json()["details"]["name"]
 
 
+def test_patch_is_a_partial_update_so_an_empty_body_changes_nothing(client_for, team):
+    organization = team["organization"]
+
+    response = client_for(team["owner"]).patch(detail(organization), {})
+
+    assert response.status_code == 200
+    assert response.json()["data"]["name"] == organization.name
+    organization.refresh_from_db()
+    assert organization.updated_at == team["organization"].updated_at
+
+
 @pytest.mark.parametrize("actor", ["owner", "admin", "member"])
 def test_members_list_shows_roles(client_for, team, actor):
     response = client_for(team[actor]).get(f"{detail(team['organization'])}/members")
