@@ -292,7 +292,8 @@ curl "https://api.example.com/api/user/organizations/${ORG_ID}/projects" \\
 -H "X-Api-Key: ba_AbCdEf0123456789XyZ..."
 """
 
-# Seed 000: the key in `Authorization: Bearer`, and the auth status endpoint.
+# The product documents' second form: the key in `Authorization: Bearer`, and the auth status
+# endpoint.
 BEARER_CURL_ME = """curl https://api.example.com/api/user/me \\
 -H "Authorization: Bearer YOUR_API_KEY"
 """
@@ -358,7 +359,7 @@ def test_quick_start_with_curl_and_an_api_key(live_server, tmp_path):
     assert res.status == 200, res.body
     assert [p["id"] for p in res.json()["data"]] == [project["id"]]
 
-    # Seed 000's form: `Authorization: Bearer <key>`.
+    # The documented Bearer form: `Authorization: Bearer <key>`.
     res = curl(from_seed(BEARER_CURL_ME, host).replace("YOUR_API_KEY", api_key), tmp_path)
     assert res.status == 200, res.body
     assert_me(res.json())
