@@ -169,9 +169,16 @@ class ProjectForm(SerializerForm):
 # --- API keys -------------------------------------------------------------------------------
 
 EXPIRY_PRESETS = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
-READ_ONLY = [scope for scope in scopes.CATALOGUE if scope.endswith(":read")]
-FULL_ACCESS = list(scopes.CATALOGUE)
-PRESETS = {"read-only": READ_ONLY, "full-access": FULL_ACCESS}
+
+
+def presets() -> dict[str, list[str]]:
+    """The key form's one-click choices, from the scope registry as it stands (apps register
+    their scopes at start-up, so this is read when a form is built, never at import)."""
+    every = list(scopes.CATALOGUE)
+    return {
+        "read-only": [scope for scope in every if scope.endswith(":read")],
+        "full-access": every,
+    }
 
 
 def scope_choices() -> list[tuple[str, str]]:

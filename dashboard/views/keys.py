@@ -20,7 +20,7 @@ from accounts.sessions import session_auth_hash
 from api.errors import ApiError, CredentialChanged, RateLimited
 from apikeys import services
 from apikeys.models import ApiKey
-from dashboard.forms import PRESETS, ApiKeyCreateForm, scope_groups
+from dashboard.forms import ApiKeyCreateForm, presets, scope_groups
 from dashboard.pages import memberships_of, signed_in, too_many
 from ratelimits.policies import consume
 
@@ -81,8 +81,8 @@ def _form_context(form: ApiKeyCreateForm) -> dict[str, object]:
     return {
         "form": form,
         "groups": scope_groups(),
-        "read_only": " ".join(PRESETS["read-only"]),
-        "full_access": " ".join(PRESETS["full-access"]),
+        "read_only": " ".join(presets()["read-only"]),
+        "full_access": " ".join(presets()["full-access"]),
     }
 
 
@@ -106,14 +106,14 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
         )
         return _render_form(request, form)
 
-    preset = request.POST.get("preset")
-    if preset in PRESETS:
+    preset = presets().get(request.POST.get("preset", ""))
+    if preset is not None:
         # "Read-only" and "Full access" without JavaScript: the same form, boxes ticked.
         initial = {name: request.POST.get(name) for name in ("name", "expiry", "organization")}
         initial.update(
             expiry_date=request.POST.get("expiry_date"),
             nonce=request.POST.get("nonce"),
-            scopes=PRESETS[preset],
+            scopes=preset,
         )
         return _render_form(request, ApiKeyCreateForm(memberships=memberships, initial=initial))
 
