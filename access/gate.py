@@ -74,12 +74,15 @@ def organization_plan(request: Request, membership: Membership) -> tuple[str, st
 
 def tenancy_of(principal: Principal) -> Tenancy:
     """The principal's user's role in, and the plan of, each organization its credential may
-    reach, in one query: the snapshot a read may be decided from (and the warm-key cache keeps)."""
-    memberships = principal.within_reach(Membership.objects.for_user(principal.user.pk))
+    reach, and how many organizations the user belongs to, in one query: the snapshot a read
+    may be decided from (and the warm-key cache keeps)."""
+    memberships = Membership.objects.for_user(principal.user.pk)
     rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
+    reached = [row for row in rows if principal.reaches(row[0])]
     return Tenancy(
-        roles={org: role for org, role, _plan in rows},
-        plans={org: plan for org, _role, plan in rows},
+        roles={org: role for org, role, _plan in reached},
+        plans={org: plan for org, _role, plan in reached},
+        membership_count=len(rows),
     )
 
 

@@ -22,6 +22,7 @@ class Tenancy:
 
     roles: Mapping[str, str]  # {organization id: role}
     plans: Mapping[str, str]  # {organization id: plan}
+    membership_count: int = 0  # every organization the user belongs to, within reach or not
 
 
 @dataclass(frozen=True)

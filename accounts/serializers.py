@@ -11,6 +11,7 @@ from accounts.identity import domain_is_ambiguous, nfkc_changes
 from accounts.models import User
 from accounts.services import password_problems
 from accounts.tokens import user_for_password_reset_token
+from api.envelope import format_datetime
 from api.errors import InvalidToken
 from api.fields import EmailField, Timestamp
 
@@ -54,6 +55,26 @@ class UserSerializer(serializers.ModelSerializer):
             "updatedAt",
         ]
         read_only_fields = fields
+
+
+def user_representation(user: User, organization_count: int) -> dict[str, Any]:
+    """What UserSerializer renders, built directly: the API answers with it on every request
+    for the current user, where building a serializer's fields would cost more than the rest
+    of the request (a test keeps the two identical)."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "fullName": user.full_name,
+        "handle": user.handle,
+        "isVerified": user.is_verified,
+        "verifiedAt": format_datetime(user.verified_at),
+        "isActive": user.is_active,
+        "lastLoginAt": format_datetime(user.last_login),
+        "role": user.role,
+        "organizationCount": organization_count,
+        "createdAt": format_datetime(user.created_at),
+        "updatedAt": format_datetime(user.updated_at),
+    }
 
 
 class SignUpSerializer(serializers.Serializer):

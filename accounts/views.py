@@ -9,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -29,16 +29,22 @@ from accounts.serializers import (
     SignUpSerializer,
     UserSerializer,
     VerifyEmailSerializer,
+    user_representation,
 )
 from api.base import ApiView
 from api.envelope import envelope, format_datetime
 
 
-def user_data(user: User) -> dict:
-    """The user as the API shows it, with their organization count."""
-    if not hasattr(user, "organization_count"):
-        user.organization_count = user.memberships.count()
-    return UserSerializer(user).data
+def user_data(user: User, request: Request | None = None) -> dict:
+    """The user as the API shows it, with their organization count: from the caller's tenancy
+    snapshot when a read has one (no query), else counted."""
+    count = getattr(user, "organization_count", None)
+    if count is None and request is not None and request.method in SAFE_METHODS:
+        tenancy = Principal.of(request).tenancy
+        count = tenancy.membership_count if tenancy is not None else None
+    if count is None:
+        count = user.memberships.count()
+    return user_representation(user, count)
 
 
 def authentication_method(request: Request) -> str:
@@ -257,7 +263,7 @@ class MeView(ApiView):
 
     @extend_schema(operation_id="getMe", responses=UserSerializer)
     def get(self, request: Request) -> Response:
-        return envelope(user_data(request.user), message="User fetched successfully")
+        return envelope(user_data(request.user, request), message="User fetched successfully")
 
 
 class AuthStatusView(ApiView):
@@ -274,7 +280,7 @@ class AuthStatusView(ApiView):
         key = request.auth
         data: dict = {"authenticated": True, "authMethod": authentication_method(request)}
         if key is None or scope_grants(key.scopes, "user:read"):
-            data["user"] = user_data(request.user)
+            data["user"] = user_data(request.user, request)
         data["apiKey"] = (
             None
             if key is None

@@ -68,7 +68,7 @@ def enabled() -> bool:
 
 
 def entry_key(lookup: str) -> str:
-    return f"apikey:v2:{lookup}"
+    return f"apikey:v3:{lookup}"  # the version changes with the shape of an Entry
 
 
 def _tombstone(lookup: str) -> str:

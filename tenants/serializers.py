@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
+from api.envelope import format_datetime
 from api.fields import Timestamp
 from tenants.models import Membership, Project
 
@@ -58,6 +61,20 @@ class ProjectSerializer(serializers.ModelSerializer):
             "name": {"max_length": 100},
             "description": {"max_length": 2000, "required": False, "allow_blank": True},
         }
+
+
+def project_representation(project: Project) -> dict[str, Any]:
+    """What ProjectSerializer renders, built directly for the lists (a test keeps the two
+    identical)."""
+    return {
+        "id": project.id,
+        "organizationId": project.organization_id,
+        "name": project.name,
+        "description": project.description,
+        "createdBy": project.created_by_id,
+        "createdAt": format_datetime(project.created_at),
+        "updatedAt": format_datetime(project.updated_at),
+    }
 
 
 class AggregateSerializer(serializers.Serializer):

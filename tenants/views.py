@@ -31,6 +31,7 @@ from tenants.serializers import (
     OrganizationSerializer,
     ProjectSerializer,
     SubscriptionSerializer,
+    project_representation,
 )
 
 
@@ -154,7 +155,7 @@ class ProjectListView(OrganizationAPIView):
     @paginated(ProjectSerializer, operation_id="listProjects")
     def get(self, request: Request, organization_id: str) -> Response:
         projects = Project.objects.filter(organization_id=self.organization_id)
-        return paginate(request, projects, ProjectSerializer, message="Projects fetched")
+        return paginate(request, projects, project_representation, message="Projects fetched")
 
     @extend_schema(
         operation_id="createProject",

@@ -98,3 +98,19 @@ def test_status_without_credentials_is_401(api_client):
 
     assert response.status_code == 401
     assert response.json()["error"] == "Unauthorized"
+
+
+@pytest.mark.parametrize("verified", [False, True])
+@pytest.mark.parametrize("signed_in", [False, True])
+@pytest.mark.parametrize("staff", [False, True])
+def test_the_direct_representation_is_the_serializers(user_factory, verified, signed_in, staff):
+    from django.utils import timezone
+
+    from accounts.serializers import UserSerializer, user_representation
+
+    user = user_factory(verified=verified)
+    user.is_staff = staff
+    user.last_login = timezone.now() if signed_in else None
+    user.organization_count = 3
+
+    assert user_representation(user, 3) == dict(UserSerializer(user).data)

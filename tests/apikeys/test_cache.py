@@ -169,12 +169,32 @@ def test_query_budget_of_a_cold_and_a_warm_key_on_me(
     _key, raw = api_key_factory(user=team["admin"])
     client = key_client(raw)
 
-    # cold: the key joined to its owner, the owner's roles, lastUsedAt, organization count
-    with django_assert_max_num_queries(4):
+    # cold: the key joined to its owner, the owner's memberships (which also count them),
+    # lastUsedAt
+    with django_assert_max_num_queries(3):
         assert client.get("/api/user/me").status_code == 200
-    # warm: the organization count only
-    with django_assert_max_num_queries(1):
-        assert client.get("/api/user/me").status_code == 200
+    # warm: none, the organization count included
+    with django_assert_max_num_queries(0):
+        response = client.get("/api/user/me")
+    assert response.status_code == 200
+    assert response.json()["data"]["organizationCount"] == 1
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_a_warm_organization_count_follows_the_memberships(
+    team, org_factory, api_key_factory, key_client, pinned
+):
+    # A pinned key still shows how many organizations its owner belongs to.
+    home = team["organization"]
+    _key, raw = api_key_factory(user=team["admin"], organization=home if pinned else None)
+    client = key_client(raw)
+    assert client.get("/api/user/me").json()["data"]["organizationCount"] == 1
+
+    other = org_factory(owner=team["admin"])
+    assert client.get("/api/user/me").json()["data"]["organizationCount"] == 2
+
+    Membership.objects.filter(user=team["admin"], organization=other).delete()
+    assert client.get("/api/user/me").json()["data"]["organizationCount"] == 1
 
 
 def test_the_cache_never_holds_the_key_or_the_owners_password_hash(member_key, team):

@@ -192,3 +192,13 @@ def test_project_list_query_budget(
         response = client.get(projects_url(team["organization"]))
     assert response.status_code == 200
     assert len(response.json()["data"]) == 20
+
+
+@pytest.mark.parametrize("with_creator", [True, False])
+def test_the_lists_direct_representation_is_the_serializers(team, project_factory, with_creator):
+    from tenants.serializers import ProjectSerializer, project_representation
+
+    creator = team["owner"] if with_creator else None
+    project = project_factory(team["organization"], created_by=creator)
+
+    assert project_representation(project) == dict(ProjectSerializer(project).data)
