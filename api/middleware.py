@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -176,3 +177,20 @@ class ApiRequestGuardMiddleware:
         if content_type.split(";", 1)[0].strip().lower() in FORM_MEDIA_TYPES:
             return api_error(415, "UNSUPPORTED_MEDIA_TYPE")
         return None
+
+
+# A JSON answer loads nothing and is framed by no one.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's middleware, with a fixed policy for the JSON API's answers: they render
+    nothing, so they need no policy built per response (the site's, or a view's own, for
+    every HTML page, /api/docs included)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        content_type = response.get("Content-Type", "")
+        if is_api_path(request.path_info) and content_type.startswith("application/json"):
+            response.setdefault("Content-Security-Policy", API_POLICY)
+            return response
+        return super().process_response(request, response)

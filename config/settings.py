@@ -92,7 +92,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "lib.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "api.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "api.middleware.ApiRequestGuardMiddleware",

@@ -255,3 +255,13 @@ def test_the_production_cookies_are_sent_as_the_prefix_requires(settings, person
     me = client.get("/api/user/me", secure=True)
     assert me.status_code == 200
     assert me.json()["data"]["email"] == person.email
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/api/health", 200), ("/api/user/me", 401), ("/api/nowhere", 404)]
+)
+def test_json_answers_carry_the_strictest_policy(client, path, status):
+    response = client.get(path)
+
+    assert response.status_code == status
+    assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
