@@ -2,11 +2,12 @@
 
 Run with DJANGO_SETTINGS_MODULE=bench.settings against an empty database:
 
-    python -m bench.seed
+    python -m bench.seed [SCOPE ...]
 
 Migrates, then creates one user, one organization it owns, 20 projects and one API key with
-`projects:read`, issued through apikeys.services.api_key_issue as the API would. The key is
-printed once, for bench/run.sh to capture in a variable; it is not stored anywhere else.
+the scopes given (`projects:read` if none; bench/compare.sh adds `user:read`), issued through
+apikeys.services.api_key_issue as the API would. The key is printed once, for the script to
+capture in a variable; it is not stored anywhere else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 PROJECTS = 20
 
 
-def main() -> None:
+def main(scopes: list[str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
 
@@ -48,9 +49,9 @@ def main() -> None:
             name=f"Project {n}",
             description=f"Benchmark project number {n}.",
         )
-    _key, raw = api_key_issue(user=user, name="bench", scopes=["projects:read"])
+    _key, raw = api_key_issue(user=user, name="bench", scopes=scopes or ["projects:read"])
     print(organization.pk, raw)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
