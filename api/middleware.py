@@ -180,7 +180,7 @@ class ApiRequestGuardMiddleware:
 
 
 # A JSON answer loads nothing and is framed by no one.
-API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+API_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

@@ -9,7 +9,7 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import defaults
 from drf_spectacular.renderers import (
@@ -114,6 +114,16 @@ class DocsView(ApiView, SpectacularSwaggerSplitView):
     permission_classes = [AllowAny]
     url_name = "schema"
     template_name = "api/docs.html"
+    template_name_js = "api/docs.js"
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        """Errors in the error envelope, as everywhere under /api/, not in the page's HTML."""
+        response = super().handle_exception(exc)
+        answer = JsonResponse(response.data, status=response.status_code)
+        for name in ("Retry-After", "Allow", "WWW-Authenticate"):
+            if name in response:
+                answer[name] = response[name]
+        return answer
 
 
 class ApiNotFoundView(APIView):

@@ -180,3 +180,26 @@ def test_the_docs_page_is_served_from_our_own_files_within_the_csp(client):
     assert script.status_code == 200
     assert script["Content-Type"].startswith("application/javascript")
     assert "/api/schema" in script.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "accept", "status"),
+    [
+        ("get", "?format=json", "", 404),
+        ("get", "", "application/json", 406),
+        ("delete", "", "", 405),
+    ],
+)
+def test_the_docs_page_answers_errors_in_the_envelope(client, method, query, accept, status):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = getattr(client, method)(f"/api/docs{query}", **headers)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["success"] is False and body["status"] == status
+
+
+def test_the_docs_script_holds_no_csrf_token(client):
+    script = client.get("/api/docs?script=").content.decode()
+    assert "csrf" not in script.lower()

@@ -264,4 +264,5 @@ def test_json_answers_carry_the_strictest_policy(client, path, status):
     response = client.get(path)
 
     assert response.status_code == status
-    assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    policy = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    assert response["Content-Security-Policy"] == policy
