@@ -22,7 +22,7 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     """
     if not Principal.of(request).reaches(organization_id):
         raise OrganizationMismatch()
-    tenancy = _snapshot(request)
+    tenancy = tenancy_snapshot(request)
     if tenancy is not None:  # read with the key (or from the warm-key cache): no query
         if organization_id not in tenancy.roles:
             raise NotOrganizationMember()
@@ -66,7 +66,7 @@ def pinned_organization_plan(request: Request) -> tuple[str, str] | None:
 def organization_plan(request: Request, membership: Membership) -> tuple[str, str]:
     """(id, plan) of the organization of a membership the gate admitted: from the warm-key
     cache's snapshot for a read by a warm key (no query), else from the organization's row."""
-    tenancy = _snapshot(request)
+    tenancy = tenancy_snapshot(request)
     if tenancy is not None:
         return membership.organization_id, tenancy.plans[membership.organization_id]
     return membership.organization_id, membership.organization.plan
@@ -86,9 +86,10 @@ def tenancy_of(principal: Principal) -> Tenancy:
     )
 
 
-def _snapshot(request: Request) -> Tenancy | None:
-    """The principal's tenancy snapshot, when it may decide: for a read only. Authentication
-    gives a write none; the gate does not rely on that alone."""
+def tenancy_snapshot(request: Request) -> Tenancy | None:
+    """The principal's tenancy snapshot, when it may decide: for a read only (None for a write
+    and for a session). Authentication gives a write none; this does not rely on that alone.
+    Anything read from the snapshot (roles, plans, the membership count) is read through here."""
     if request.method not in SAFE_METHODS:
         return None
     return Principal.of(request).tenancy

@@ -9,10 +9,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.permissions import SAFE_METHODS, AllowAny
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access.gate import tenancy_snapshot
 from access.permissions import ScopePermission, SessionOnly
 from access.principal import Principal
 from access.scopes import scope_grants
@@ -39,8 +40,8 @@ def user_data(user: User, request: Request | None = None) -> dict:
     """The user as the API shows it, with their organization count: from the caller's tenancy
     snapshot when a read has one (no query), else counted."""
     count = getattr(user, "organization_count", None)
-    if count is None and request is not None and request.method in SAFE_METHODS:
-        tenancy = Principal.of(request).tenancy
+    if count is None and request is not None:
+        tenancy = tenancy_snapshot(request)
         count = tenancy.membership_count if tenancy is not None else None
     if count is None:
         count = user.memberships.count()
