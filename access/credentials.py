@@ -1,8 +1,10 @@
-"""Which credential a request presents, read from its headers alone."""
+"""Which credential a request presents, read from its headers alone; and whether the one that
+authenticated it still awaits confirmation."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -19,3 +21,20 @@ def presented_key(meta: Mapping[str, Any]) -> str | None:
             return None
         raw = credentials
     return raw.strip()
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """A credential authenticated from this worker's own memory (the warm-key cache's copy),
+    which stands only once the shared cache confirms that nothing withdrew it: `probe` is the
+    cache key whose presence says it was withdrawn, `discard` forgets the copy. ApiView asks
+    in the round trip that counts the request's rate limits, and authenticates the request
+    again when the answer is not a plain no."""
+
+    probe: str
+    discard: Callable[[], None]
+
+
+def unconfirmed(request: Any) -> Unconfirmed | None:
+    """The request's credential, if it still awaits that confirmation."""
+    return getattr(request, "unconfirmed_credential", None)

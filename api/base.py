@@ -8,6 +8,7 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from access.credentials import unconfirmed
 from access.gate import pinned_organization_plan
 from access.permissions import required_scope
 from api.errors import InsufficientRole, InsufficientScope, SessionRequired
@@ -27,6 +28,8 @@ class ApiView(APIView):
     rate_limits: Sequence[tuple[str, str]] = ()
 
     def perform_authentication(self, request: Request) -> None:
+        # A key may be authenticated from this worker's copy: check_permissions confirms it.
+        request.confirms_credentials = True
         try:
             super().perform_authentication(request)
         except AuthenticationFailed:
@@ -34,13 +37,37 @@ class ApiView(APIView):
             raise
 
     def check_permissions(self, request: Request) -> None:
+        """Rate limits, then DRF's permissions. A credential still unconfirmed (see
+        access.credentials.Unconfirmed) is confirmed in the limits' round trip; if it cannot
+        be, nothing it decided stands: the request is authenticated again and starts over."""
+        pending = unconfirmed(request)
+        probe = pending.probe if pending is not None else None
         try:
             organization = self.charged_organization(request)
         except APIException:
-            enforce(request, request_policies(request, self.rate_limits))
+            answer = enforce(request, request_policies(request, self.rate_limits), probe=probe)
+            if answer is not False and pending is not None:
+                return self._authenticate_again(request)
             raise
-        enforce(request, request_policies(request, self.rate_limits, organization))
+        policies = request_policies(request, self.rate_limits, organization)
+        if enforce(request, policies, probe=probe) is not False and pending is not None:
+            return self._authenticate_again(request)
         super().check_permissions(request)
+
+    def _authenticate_again(self, request: Request) -> None:
+        pending = unconfirmed(request)
+        assert pending is not None  # noqa: S101 - only called for an unconfirmed credential
+        pending.discard()
+        request.unconfirmed_credential = None
+        for name in ("_user", "_auth", "principal"):
+            request.__dict__.pop(name, None)
+        self.forget_access()
+        self.perform_authentication(request)
+        self.check_permissions(request)
+
+    def forget_access(self) -> None:
+        """Drop what the view remembers of the caller's access (a gate's membership), when the
+        request is authenticated again."""
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db.models import Q
@@ -11,7 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from access.credentials import presented_key
+from access.credentials import Unconfirmed, presented_key
 from access.gate import tenancy_of
 from access.principal import Principal
 from api.errors import KeyExpired, KeyInvalid, KeyRevoked
@@ -45,7 +46,19 @@ class ApiKeyAuthentication(BaseAuthentication):
         # cache holds, or fails to withdraw, lets a revoked key, a deactivated owner or a
         # removed member write once the change has committed.
         readable = request.method in SAFE_METHODS and warm_cache.enabled()
-        entry, storable = warm_cache.get(parsed.lookup) if readable else (None, False)
+        now = timezone.now()
+        entry, storable = (None, False)
+        own = warm_cache.local_get(parsed.lookup) if readable and confirms(request) else None
+        # This worker's copy, unless lastUsedAt is due to move: that write waits for a
+        # confirmed read (the shared cache's, or the database's).
+        if own is not None and not use_due(own.key, now):
+            entry, storable = own, True
+            request.unconfirmed_credential = Unconfirmed(
+                probe=warm_cache.tombstone_key(parsed.lookup),
+                discard=partial(warm_cache.drop_local, parsed.lookup),
+            )
+        elif readable:
+            entry, storable = warm_cache.get(parsed.lookup)
         if entry is not None:
             key, tenancy, read_at = entry.key, entry.tenancy, entry.read_at
         else:
@@ -65,7 +78,6 @@ class ApiKeyAuthentication(BaseAuthentication):
         if key is None or not crypto.matches(raw, key.digest, conf.pepper()):
             raise KeyInvalid()
         # The caller holds the real key, so saying why it stopped working leaks nothing.
-        now = timezone.now()
         if key.is_revoked or key.is_expired(now):
             refusal_record(request, key, "revoked" if key.is_revoked else "expired")
             raise KeyRevoked() if key.is_revoked else KeyExpired()
@@ -107,6 +119,18 @@ def refusal_record(request: Request, key: ApiKey, reason: str) -> None:
     )
 
 
+def confirms(request: Request) -> bool:
+    """Whether the view confirms an unconfirmed credential before deciding anything (ApiView
+    does; see access.credentials.Unconfirmed). Only then may this worker's copy be used."""
+    return getattr(request, "confirms_credentials", False)
+
+
+def use_due(key: ApiKey, now: datetime) -> bool:
+    """Whether this use moves the key's lastUsedAt (see record_use)."""
+    resolution = timedelta(seconds=conf.setting("LAST_USED_RESOLUTION"))
+    return key.last_used_at is None or now - key.last_used_at >= resolution
+
+
 def record_use(key: ApiKey, now: datetime) -> bool:
     """Set lastUsedAt at most once per LAST_USED_RESOLUTION seconds per key.
 
@@ -114,9 +138,9 @@ def record_use(key: ApiKey, now: datetime) -> bool:
     the conditional UPDATE keeps concurrent workers from writing the same minute twice.
     Returns whether the key's lastUsedAt moved (a cached entry then needs refreshing).
     """
-    resolution = timedelta(seconds=conf.setting("LAST_USED_RESOLUTION"))
-    if key.last_used_at is not None and now - key.last_used_at < resolution:
+    if not use_due(key, now):
         return False
+    resolution = timedelta(seconds=conf.setting("LAST_USED_RESOLUTION"))
     ApiKey.objects.filter(pk=key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - resolution)
     ).update(last_used_at=now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 
@@ -14,7 +16,12 @@ def pepper() -> bytes:
     configured = settings.APIKEYS["PEPPER"]
     if configured:
         return configured.encode()
-    return salted_hmac("latchkey.apikeys.pepper", "v1", secret=settings.SECRET_KEY).digest()
+    return _derived_pepper(settings.SECRET_KEY)
+
+
+@lru_cache(maxsize=4)
+def _derived_pepper(secret_key: str) -> bytes:
+    return salted_hmac("latchkey.apikeys.pepper", "v1", secret=secret_key).digest()
 
 
 def setting(name: str) -> int:

@@ -27,12 +27,25 @@ What an entry may decide, and for how long:
   key's digest, so a hit still needs the presented key to match it.
 
 A cache failure is treated as a miss: authentication never depends on the cache.
+
+Each worker also keeps the entries it has used in its own memory (at most LOCAL_ENTRIES), so a
+warm key costs no cache read of its own: a request authenticated from this worker's copy is
+*unconfirmed* until the shared cache has said that no tombstone stands for the key, which
+ApiView asks in the round trip that counts the request's rate limits (ratelimits.policies
+.enforce's probe). If one stands, or the cache cannot say, the request is authenticated again
+from the shared cache or the database before anything is decided, and the copy is dropped.
+So the worker's copy moves no bound above: it is judged by the same age, expiry and digest,
+and withdrawn by the same tombstone, on the very next request.
+
+Every key of one key's entry and tombstone carries the lookup id as its hash tag
+(`apikey:…:{lookup}`), so that reading both at once is valid on Redis Cluster.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,6 +63,7 @@ from apikeys.models import ApiKey
 logger = logging.getLogger(__name__)
 
 TOMBSTONE_MARGIN = 60  # seconds; covers clock skew between the servers and the cache
+LOCAL_ENTRIES = 10_000  # entries a worker keeps in its own memory
 timer: Callable[[], float] = time.time  # the clock that stamps and judges an entry's age
 
 
@@ -68,13 +82,54 @@ def enabled() -> bool:
 
 
 def entry_key(lookup: str) -> str:
-    return f"apikey:v3:{lookup}"  # the version changes with the shape of an Entry
+    return f"apikey:v4:{{{lookup}}}"  # the version changes with the shape of an Entry
 
 
-def _tombstone(lookup: str) -> str:
-    # Unversioned in meaning: servers that store other entry versions honour the same
-    # tombstones, so a deploy that changes the entry's shape never loses a withdrawal.
+def tombstone_key(lookup: str) -> str:
+    """The key whose presence withdraws a key's entries. Unversioned in meaning: servers that
+    store other entry versions honour the same tombstones, so a deploy that changes the
+    entry's shape never loses a withdrawal."""
+    return f"apikey:stale:{{{lookup}}}"
+
+
+def _legacy_tombstone(lookup: str) -> str:
+    # The name servers storing entry versions up to v3 read; written too, so that during a
+    # rolling upgrade they honour the withdrawals the newer servers make.
     return f"apikey:v1:stale:{lookup}"
+
+
+_own: dict[str, Entry] = {}  # this worker's copies, oldest first
+_own_lock = threading.Lock()
+
+
+def local_get(lookup: str) -> Entry | None:
+    """This worker's copy of the key's entry, while it may still be trusted; unconfirmed
+    (see the module's docstring)."""
+    entry = _own.get(lookup)
+    if entry is None:
+        return None
+    if _remaining(entry) <= 0:
+        drop_local(lookup)
+        return None
+    return entry
+
+
+def _keep_local(entry: Entry) -> None:
+    with _own_lock:
+        _own.pop(entry.key.lookup, None)
+        while len(_own) >= LOCAL_ENTRIES:
+            _own.pop(next(iter(_own)))
+        _own[entry.key.lookup] = entry
+
+
+def drop_local(lookup: str) -> None:
+    with _own_lock:
+        _own.pop(lookup, None)
+
+
+def clear_local() -> None:
+    with _own_lock:
+        _own.clear()
 
 
 def get(lookup: str) -> tuple[Entry | None, bool]:
@@ -83,24 +138,27 @@ def get(lookup: str) -> tuple[Entry | None, bool]:
     An entry whose row was read CACHE_TIMEOUT seconds ago or more is a miss, even if the
     cache still holds it."""
     try:
-        found = cache.get_many([entry_key(lookup), _tombstone(lookup)])
+        found = cache.get_many([entry_key(lookup), tombstone_key(lookup)])
     except Exception:
         logger.warning("API key cache unavailable; reading the database", exc_info=True)
         return None, False
-    if _tombstone(lookup) in found:
+    if tombstone_key(lookup) in found:
+        drop_local(lookup)
         return None, False
     entry = found.get(entry_key(lookup))
     if not isinstance(entry, Entry) or _remaining(entry) <= 0:
         return None, True
+    _keep_local(entry)
     return entry, True
 
 
 def put(entry: Entry) -> None:
-    """Store an entry for what is left of CACHE_TIMEOUT since its row was read: storing it
-    again (after lastUsedAt moved) never makes it younger."""
+    """Store an entry, here and in the shared cache, for what is left of CACHE_TIMEOUT since
+    its row was read: storing it again (after lastUsedAt moved) never makes it younger."""
     remaining = _remaining(entry)
     if remaining <= 0:
         return
+    _keep_local(entry)
     try:
         cache.set(entry_key(entry.key.lookup), entry, timeout=math.ceil(remaining))
     except Exception:
@@ -121,7 +179,8 @@ def forget(lookups: Iterable[str]) -> None:
 
     def write() -> None:
         try:
-            cache.set_many({_tombstone(lookup): 1 for lookup in lookups}, timeout=timeout)
+            names = [tombstone_key(lookup) for lookup in lookups]
+            _set_all([*names, *map(_legacy_tombstone, lookups)], timeout)
         except Exception:
             # Writes still go to the database; reads may be served from the old entries
             # for what is left of their CACHE_TIMEOUT.
@@ -134,6 +193,18 @@ def forget(lookups: Iterable[str]) -> None:
             )
 
     transaction.on_commit(write)
+
+
+def _set_all(names: list[str], timeout: int) -> None:
+    """Store 1 under each name: on Redis as one SET per key, sent in one round trip (valid on
+    Redis Cluster, where one MSET may not span slots)."""
+    if not hasattr(cache, "round_trip"):
+        cache.set_many(dict.fromkeys(names, 1), timeout=timeout)
+        return
+    commands = [("SET", cache.make_and_validate_key(name), 1, "EX", timeout) for name in names]
+    for reply in cache.round_trip(commands):
+        if isinstance(reply, Exception):
+            raise reply
 
 
 def forget_user(user_id: Any) -> None:

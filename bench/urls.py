@@ -7,7 +7,7 @@ to be authenticated by its API key and admitted to the organization.
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -53,12 +53,28 @@ class NoAuthProjectListView(ProjectListView):
 
 
 # Under /api/ like the real route, so both pass the same middleware (the /api/ request guard
-# included); listed first, so the /api/ catch-all in config.urls does not swallow it.
+# included), and resolved after the same routes as the real one: it sits just before the
+# tenants' routes, so finding it costs what finding the real list costs.
+_noauth = path(
+    "bench/noauth/organizations/<ulid:organization_id>/projects",
+    NoAuthProjectListView.as_view(),
+    name="bench-noauth-projects",
+)
+_tenants = next(
+    i
+    for i, p in enumerate(config_urls.api_patterns)
+    if getattr(getattr(p, "urlconf_name", None), "__name__", None) == "tenants.urls"
+)
 urlpatterns = [
     path(
-        "api/bench/noauth/organizations/<ulid:organization_id>/projects",
-        NoAuthProjectListView.as_view(),
-        name="bench-noauth-projects",
+        "api/",
+        include(
+            [
+                *config_urls.api_patterns[:_tenants],
+                _noauth,
+                *config_urls.api_patterns[_tenants:],
+            ]
+        ),
     ),
-    *config_urls.urlpatterns,
+    *config_urls.urlpatterns[1:],
 ]

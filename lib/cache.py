@@ -1,9 +1,14 @@
-"""Django's RedisCache, with one redis client per connection pool instead of one per call."""
+"""Django's RedisCache, with one redis client per connection pool instead of one per call, and
+a lean round trip of several commands for the request path."""
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Sequence
 from typing import Any
 
+import redis as redis_py
 from django.core.cache.backends import redis
 
 
@@ -30,8 +35,39 @@ class RedisCache(redis.RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = RedisCacheClient
+        self._own = threading.local()
 
     def script_client(self) -> Any:
         """The redis client, for the atomic scripts Django's cache API has no call for (the
         rate limiter's counters). Keys must come from `make_and_validate_key`."""
         return self._cache.get_client(write=True)
+
+    def round_trip(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Send `commands` (raw, e.g. ("EVALSHA", sha, 1, key)) together and read every reply:
+        one round trip. A command's error (redis.ResponseError, NOSCRIPT included) is its reply;
+        a connection failure raises, and the next call connects afresh.
+
+        The commands go over this thread's own connection to the primary, not through the
+        pool: borrowing from redis-py's pool and giving back (with its health checks) costs
+        more than the round trip itself, and the request path makes one per request."""
+        connection = self._connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis_py.ResponseError as error:
+                    replies.append(error)
+            return replies
+        except BaseException:
+            connection.disconnect()  # half-read replies must never reach the next call
+            raise
+
+    def _connection(self) -> Any:
+        own = self._own
+        if getattr(own, "pid", None) != os.getpid():  # none yet, or inherited across a fork
+            pool = self._cache._get_connection_pool(write=True)
+            own.connection = pool.connection_class(**pool.connection_kwargs)
+            own.pid = os.getpid()
+        return own.connection

@@ -13,6 +13,13 @@ room, increments them all: a refused request consumes nothing, no update is lost
 workers, and it is one round trip however many policies apply. Elsewhere (the local-memory
 cache: one process), the same happens under a process-wide lock.
 
+Every counter name carries its policy's hash tag (`rl:{tag}:…`), and one script call only
+touches counters of one tag, so the scripts are valid on Redis Cluster. A request's policies
+usually share one (a key request on a tenant route: the organization); policies of different
+tags go to one script call each, sent together in the same round trip, and if one refuses
+while another counted, what was counted is given back. The same round trip may carry a probe
+(does this key exist?), which the warm-key cache uses to confirm a key on every request.
+
 If the cache fails, requests are allowed (fail open) and a warning is logged at most once a
 minute: a limiter outage must not become an API outage. Callers that guard against guessing
 (failed sign-ins) ask for `local_fallback`: their counters then live in this process until
@@ -21,17 +28,19 @@ the cache is back, so guessing stays bounded (by the limit times the number of p
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import NoScriptError
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +128,13 @@ class Policy:
     name: str
     identity: str
     rate: Rate
+    # The Redis Cluster hash tag of its counters (the identity, unless given): policies that
+    # share one are counted by one atomic script call.
+    tag: str = field(default="", compare=False)
+
+    @property
+    def slot_tag(self) -> str:
+        return str(self.tag or self.identity)
 
 
 @dataclass(frozen=True)
@@ -153,30 +169,189 @@ _local = LocMemCache("latchkey-ratelimit-fallback", {"OPTIONS": {"MAX_ENTRIES": 
 
 
 def _counter_name(policy: Policy, window_start: int) -> str:
-    return f"rl:{policy.name}:{policy.identity}:{policy.rate.window}:{window_start}"
+    return (
+        f"rl:{{{policy.slot_tag}}}:{policy.name}:{policy.identity}:"
+        f"{policy.rate.window}:{window_start}"
+    )
 
 
-_scripts: dict[tuple[int, str], object] = {}
+@dataclass(frozen=True)
+class _Script:
+    source: str
+    sha: str = ""
+
+    def __post_init__(self) -> None:
+        # Redis names a script by the SHA-1 of its source.
+        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())  # noqa: S324
 
 
-def _script(client: object, source: str) -> object:
-    """The script registered on this client: EVALSHA, loading it once per server connection."""
-    script = _scripts.get((id(client), source))
-    if script is None:
-        script = _scripts[(id(client), source)] = client.register_script(source)  # type: ignore[attr-defined]
-    return script
+_COUNT = _Script(_SCRIPT)
+_RELEASE = _Script(_RELEASE_SCRIPT)
 
 
-def _count(keys: list[str], policies: Sequence[Policy], cost: int) -> tuple[bool, list[int]]:
-    script_client = getattr(cache, "script_client", None)  # lib.cache.RedisCache
-    if script_client is not None:
-        args: list[int] = [cost]
-        for policy in policies:
-            args += [policy.rate.limit, policy.rate.window + TTL_MARGIN]
-        full_keys = [cache.make_and_validate_key(key) for key in keys]
-        allowed, *counts = _script(script_client(), _SCRIPT)(keys=full_keys, args=args)  # type: ignore[operator]
-        return bool(allowed), [int(c) for c in counts]
-    return _count_in(cache, keys, policies, cost)
+def _redis(store: object) -> object | None:
+    """The cache, when it runs scripts (lib.cache.RedisCache); None for a local cache."""
+    return store if hasattr(store, "round_trip") else None
+
+
+def _run(redis: object, calls: list[tuple[_Script, list[str], list[int]]], probe: str | None):
+    """Each script call, then `EXISTS probe`, in one round trip. Returns the script replies
+    and whether the probe exists. A script the server does not know yet (NOSCRIPT: restarted,
+    or first use) is loaded and only the calls it refused are sent again."""
+    commands: list[tuple] = [
+        ("EVALSHA", s.sha, len(keys), *keys, *args) for s, keys, args in calls
+    ]
+    if probe is not None:
+        commands.append(("EXISTS", probe))
+    replies = redis.round_trip(commands)  # type: ignore[attr-defined]
+    unknown = [i for i, r in enumerate(replies[: len(calls)]) if _is_noscript(r)]
+    if unknown:
+        loads = {calls[i][0].source for i in unknown}
+        redis.round_trip([("SCRIPT", "LOAD", source) for source in loads])  # type: ignore[attr-defined]
+        for i, reply in zip(
+            unknown, redis.round_trip([commands[i] for i in unknown]), strict=True
+        ):  # type: ignore[attr-defined]
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    exists = bool(replies[-1]) if probe is not None else None
+    return replies[: len(calls)], exists
+
+
+def _is_noscript(reply: object) -> bool:
+    return isinstance(reply, NoScriptError)
+
+
+def _groups(policies: Sequence[Policy]) -> list[list[int]]:
+    """The policies' indexes, grouped by hash tag (in first-seen order)."""
+    groups: dict[str, list[int]] = {}
+    for i, policy in enumerate(policies):
+        groups.setdefault(policy.slot_tag, []).append(i)
+    return list(groups.values())
+
+
+def _count(
+    keys: list[str], policies: Sequence[Policy], cost: int, probe: str | None = None
+) -> tuple[bool, list[int], bool | None]:
+    store = caches[DEFAULT_CACHE_ALIAS]
+    redis = _redis(store)
+    if redis is None:
+        allowed, counts = _count_in(store, keys, policies, cost)
+        return allowed, counts, (None if probe is None else store.has_key(probe))
+    # The names are ours, short and printable: no need for the memcached-minded validation.
+    full = [store.make_key(key) for key in keys]
+    calls = []
+    groups = _groups(policies)
+    for group in groups:
+        args = [cost]
+        for i in group:
+            args += [policies[i].rate.limit, policies[i].rate.window + TTL_MARGIN]
+        calls.append((_COUNT, [full[i] for i in group], args))
+    replies, exists = _run(redis, calls, None if probe is None else store.make_key(probe))
+    counts = [0] * len(policies)
+    verdicts = []
+    for group, (allowed, *group_counts) in zip(groups, replies, strict=True):
+        verdicts.append(bool(allowed))
+        for i, count in zip(group, group_counts, strict=True):
+            counts[i] = int(count)
+    if cost > 0 and not all(verdicts):
+        # All or nothing across tags too: give back what the groups with room counted.
+        counted = [i for group, ok in zip(groups, verdicts, strict=True) if ok for i in group]
+        if counted:
+            _release_keys(redis, [full[i] for i in counted], cost)
+            for i in counted:
+                counts[i] -= cost
+    return all(verdicts), counts, exists
+
+
+def _release_keys(redis: object, full_keys: list[str], cost: int) -> None:
+    by_tag: dict[str, list[str]] = {}
+    for key in full_keys:
+        by_tag.setdefault(key[key.index("{") : key.index("}") + 1], []).append(key)
+    _run(redis, [(_RELEASE, group, [cost]) for group in by_tag.values()], None)
+
+
+def _keys(policies: Sequence[Policy], now: float) -> tuple[list[int], list[str]]:
+    starts = [int(now // p.rate.window) * p.rate.window for p in policies]
+    return starts, [_counter_name(p, start) for p, start in zip(policies, starts, strict=True)]
+
+
+def check(
+    policies: Sequence[Policy],
+    *,
+    cost: int = 1,
+    local_fallback: bool = False,
+    now: float | None = None,
+) -> Outcome | None:
+    """Count one request (`cost` 1) against every policy, or only look (`cost` 0: refused if
+    any policy is already exhausted), in the windows of `now` (the current time by default).
+    Returns None if there is no policy, or if the cache failed and `local_fallback` is off;
+    with it on, this process's own counters decide."""
+    return check_and_probe(policies, cost=cost, local_fallback=local_fallback, now=now)[0]
+
+
+def check_and_probe(
+    policies: Sequence[Policy],
+    *,
+    probe: str | None = None,
+    cost: int = 1,
+    local_fallback: bool = False,
+    now: float | None = None,
+) -> tuple[Outcome | None, bool | None]:
+    """check(), and in the same round trip whether the cache holds the key `probe` (a key of
+    Django's cache API). The answer is None when there was no probe or the cache failed."""
+    if not policies:
+        if probe is None:
+            return None, None
+        try:
+            return None, cache.has_key(probe)
+        except Exception:
+            _warn()
+            return None, None
+    now = timer() if now is None else now
+    starts, keys = _keys(policies, now)
+    exists = None
+    try:
+        allowed, counts, exists = _count(keys, policies, cost, probe)
+    except Exception:
+        _warn()
+        if not local_fallback:
+            return None, None
+        allowed, counts = _count_in(_local, keys, policies, cost)
+    outcomes = [
+        Outcome(
+            allowed=allowed or count + max(cost, 1) <= p.rate.limit,
+            policy=p,
+            remaining=max(0, p.rate.limit - count),
+            reset=start + p.rate.window,
+        )
+        for p, count, start in zip(policies, counts, starts, strict=True)
+    ]
+    if not allowed:
+        # Refused: the policy that refuses longest says when to retry.
+        refused = [o for o in outcomes if not o.allowed]
+        return max(refused, key=lambda o: o.reset), exists
+    return min(outcomes, key=lambda o: (o.remaining, o.reset)), exists
+
+
+def release(policies: Sequence[Policy], *, at: float, cost: int = 1) -> None:
+    """Give back what check(now=at) counted (a sign-in attempt counted as a failure up front
+    turned out to succeed), in the windows it was counted in, even if a window has ended
+    since. Never below zero."""
+    if not policies:
+        return
+    _starts, keys = _keys(policies, at)
+    try:
+        redis = _redis(caches[DEFAULT_CACHE_ALIAS])
+        if redis is not None:
+            full_keys = [cache.make_key(key) for key in keys]
+            _release_keys(redis, full_keys, cost)
+            return
+        _release_in(cache, keys, policies, cost)
+    except Exception:
+        _warn()
+        _release_in(_local, keys, policies, cost)
 
 
 def _count_in(
@@ -196,68 +371,6 @@ def _count_in(
             for key, count, policy in zip(keys, counts, policies, strict=True):
                 store.set(key, count, timeout=policy.rate.window + TTL_MARGIN)  # type: ignore[attr-defined]
         return allowed, counts
-
-
-def _keys(policies: Sequence[Policy], now: float) -> tuple[list[int], list[str]]:
-    starts = [int(now // p.rate.window) * p.rate.window for p in policies]
-    return starts, [_counter_name(p, start) for p, start in zip(policies, starts, strict=True)]
-
-
-def check(
-    policies: Sequence[Policy],
-    *,
-    cost: int = 1,
-    local_fallback: bool = False,
-    now: float | None = None,
-) -> Outcome | None:
-    """Count one request (`cost` 1) against every policy, or only look (`cost` 0: refused if
-    any policy is already exhausted), in the windows of `now` (the current time by default).
-    Returns None if there is no policy, or if the cache failed and `local_fallback` is off;
-    with it on, this process's own counters decide."""
-    if not policies:
-        return None
-    now = timer() if now is None else now
-    starts, keys = _keys(policies, now)
-    try:
-        allowed, counts = _count(keys, policies, cost)
-    except Exception:
-        _warn()
-        if not local_fallback:
-            return None
-        allowed, counts = _count_in(_local, keys, policies, cost)
-    outcomes = [
-        Outcome(
-            allowed=allowed or count + max(cost, 1) <= p.rate.limit,
-            policy=p,
-            remaining=max(0, p.rate.limit - count),
-            reset=start + p.rate.window,
-        )
-        for p, count, start in zip(policies, counts, starts, strict=True)
-    ]
-    if not allowed:
-        # Refused: the policy that refuses longest says when to retry.
-        refused = [o for o in outcomes if not o.allowed]
-        return max(refused, key=lambda o: o.reset)
-    return min(outcomes, key=lambda o: (o.remaining, o.reset))
-
-
-def release(policies: Sequence[Policy], *, at: float, cost: int = 1) -> None:
-    """Give back what check(now=at) counted (a sign-in attempt counted as a failure up front
-    turned out to succeed), in the windows it was counted in, even if a window has ended
-    since. Never below zero."""
-    if not policies:
-        return
-    _starts, keys = _keys(policies, at)
-    try:
-        script_client = getattr(cache, "script_client", None)
-        if script_client is not None:
-            full_keys = [cache.make_and_validate_key(key) for key in keys]
-            _script(script_client(), _RELEASE_SCRIPT)(keys=full_keys, args=[cost])  # type: ignore[operator]
-            return
-        _release_in(cache, keys, policies, cost)
-    except Exception:
-        _warn()
-        _release_in(_local, keys, policies, cost)
 
 
 def _release_in(store: object, keys: list[str], policies: Sequence[Policy], cost: int) -> None:

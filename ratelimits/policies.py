@@ -14,7 +14,7 @@ from audit.models import Action
 from audit.services import audit_record_once
 from lib.clientip import client_ip, ip_identity
 from ratelimits import counters
-from ratelimits.counters import Outcome, Policy, Rate, check, release
+from ratelimits.counters import Outcome, Policy, Rate, check, check_and_probe, release
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -42,11 +42,11 @@ def request_policies(
     """
     limits = settings.RATELIMITS
     key, user = request.auth, request.user
-    ip = ip_identity(client_ip(request._request))
     if key is not None and organization is not None:
         budgets = plan_budgets(organization[1])
+        # One hash tag, the organization's: both counters in one atomic script call.
         policies = [
-            Policy("key", key.pk, budgets["key"]),
+            Policy("key", key.pk, budgets["key"], tag=organization[0]),
             Policy("organization", organization[0], budgets["organization"]),
         ]
     elif key is not None:
@@ -54,7 +54,7 @@ def request_policies(
     elif user is not None and user.is_authenticated:
         policies = [Policy("user", user.pk, limits["USER"])]
     else:
-        policies = [Policy("ip", ip, limits["ANON"])]
+        policies = [Policy("ip", ip_identity(client_ip(request._request)), limits["ANON"])]
     policies.extend(named_policy(request, name, per) for name, per in extra)
     return policies
 
@@ -67,7 +67,8 @@ def named_policy(request: Request | Any, name: str, per: str) -> Policy:
         identity = user.pk
     else:
         identity = ip_identity(client_ip(getattr(request, "_request", request)))
-    return Policy(name.lower(), f"{per}:{identity}", settings.RATELIMITS[name])
+    # Tagged like the request's own policy for the same ip or user, so both count together.
+    return Policy(name.lower(), f"{per}:{identity}", settings.RATELIMITS[name], tag=identity)
 
 
 def consume(request: Request | Any, action: str, *, per: str = "ip") -> None:
@@ -96,7 +97,10 @@ def signin_failure_policies(
     ip = ip_identity(client_ip(getattr(request, "_request", request)))
     policies = [
         Policy(
-            "signin-failures-account-ip", f"{account}:{ip}", limits["SIGNIN_FAILURES_ACCOUNT_IP"]
+            "signin-failures-account-ip",
+            f"{account}:{ip}",
+            limits["SIGNIN_FAILURES_ACCOUNT_IP"],
+            tag=account,
         ),
         Policy("signin-failures-ip", ip, limits["SIGNIN_FAILURES_IP"]),
     ]
@@ -115,16 +119,34 @@ def enforce(
     local_fallback: bool = False,
     headers: bool = True,
     now: float | None = None,
-) -> None:
+    probe: str | None = None,
+) -> bool | None:
     """Count the request (or, with cost 0, only look); refuse it with 429 if any policy is
     exhausted. The outcome is kept on the request for the X-RateLimit-* headers (unless
     `headers` is off: a sign-in failure budget is not the request's own budget).
-    `local_fallback` keeps counting in this process while the cache is down."""
-    if not settings.RATELIMITS["ENABLED"]:
-        return
-    outcome = check(policies, cost=cost, local_fallback=local_fallback, now=now)
+    `local_fallback` keeps counting in this process while the cache is down.
+
+    With a `probe` (a cache key), asks in the same round trip whether the cache holds it, and
+    returns the answer (None if the cache could not say). When it does, nothing is counted or
+    refused: the caller learnt that its credential must be read again, and will come back with
+    the policies that credential really spends."""
+    enabled = settings.RATELIMITS["ENABLED"]
+    if not enabled and probe is None:
+        return None
+    at = counters.timer() if now is None else now
+    outcome, probed = check_and_probe(
+        policies if enabled else (),
+        probe=probe,
+        cost=cost,
+        local_fallback=local_fallback,
+        now=at,
+    )
+    if probe is not None and probed is not False:
+        if probed and outcome is not None and outcome.allowed and cost:
+            release(policies, at=at, cost=cost)
+        return probed
     if outcome is None:
-        return
+        return probed
     http_request = getattr(request, "_request", request)
     if (cost and headers) or not outcome.allowed:
         http_request.ratelimit = outcome
@@ -145,6 +167,7 @@ def enforce(
             },
         )
         raise RateLimited(outcome)
+    return probed
 
 
 def failure_spend(request: Request | Any, policies: Sequence[Policy]) -> float:

@@ -59,6 +59,9 @@ class OrganizationAPIView(ApiView):
         """(id, plan) of the URL's organization, through the gate; no query of its own."""
         return organization_plan(self.request, self.get_membership())
 
+    def forget_access(self) -> None:
+        self._membership = None
+
 
 class OrganizationListView(ApiView):
     """GET, POST /api/user/organizations

@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from apikeys import warm_cache
 from apikeys.models import ApiKey
 from apikeys.services import api_key_issue, api_key_revoke
 from ratelimits import counters as ratelimit
@@ -58,8 +59,10 @@ def _tasks_in_process() -> Any:
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
-    # With CACHE_URL=redis://… the cache outlives a test; every test starts from nothing.
+    # With CACHE_URL=redis://… the cache outlives a test; every test starts from nothing,
+    # and so does each worker's own copy of warm keys.
     cache.clear()
+    warm_cache.clear_local()
 
 
 @pytest.fixture(autouse=True)

@@ -434,7 +434,7 @@ def test_sixteen_concurrent_guesses_hash_at_most_the_budget(
         # SQLite's shared in-memory test database refuses concurrent writers ("table is
         # locked"): the guesses are counted concurrently (the race under test), then take
         # turns for the rest (hashing, queries, audit events). PostgreSQL runs it all at once.
-        counted = throttling.check
+        counted = throttling.check_and_probe
 
         def count_then_take_turns(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -444,7 +444,7 @@ def test_sixteen_concurrent_guesses_hash_at_most_the_budget(
                     after_the_count.acquire()
                     holding.lock = True
 
-        monkeypatch.setattr(throttling, "check", count_then_take_turns)
+        monkeypatch.setattr(throttling, "check_and_probe", count_then_take_turns)
 
     def guess(n: int) -> str:
         request = RequestFactory().post(SIGN_IN, REMOTE_ADDR=ATTACKER_IP)

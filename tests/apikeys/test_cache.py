@@ -74,11 +74,16 @@ def test_revoking_by_saving_the_row_is_felt_at_once(member_key):
     assert client.get("/api/user/me").json()["code"] == "KEY_REVOKED"
 
 
-def test_expiry_is_checked_on_every_hit(member_key, settings):
+@pytest.mark.parametrize("copy", ["shared", "worker"])
+def test_expiry_is_checked_on_every_hit(member_key, copy):
     key, client = member_key
-    cached = cache.get(warm_cache.entry_key(key.lookup))
-    cached.key.expires_at = timezone.now() - timedelta(seconds=1)
-    cache.set(warm_cache.entry_key(key.lookup), cached)
+    if copy == "shared":  # another worker's first request reads the shared cache's entry
+        warm_cache.clear_local()
+        cached = cache.get(warm_cache.entry_key(key.lookup))
+        cached.key.expires_at = timezone.now() - timedelta(seconds=1)
+        cache.set(warm_cache.entry_key(key.lookup), cached)
+    else:
+        warm_cache.local_get(key.lookup).key.expires_at = timezone.now() - timedelta(seconds=1)
 
     response = client.get("/api/user/me")
 
