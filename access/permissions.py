@@ -5,7 +5,8 @@ A view declares the scope each method needs, as data:
     required_scopes = {"GET": "projects:read", "POST": "projects:write"}
 
 An empty string means "any authenticated caller". A view whose scope depends on the request
-overrides `get_required_scope(request)`.
+overrides `get_required_scope(request)`. A tenant view with `open_to_every_role = True` needs
+the scope of a key but no particular role (leaving an organization: anyone may).
 
 A session is governed by the member's role; an API key by its scopes *and* its owner's
 current role, so a key never does more than its owner can do now. On tenant routes (views
@@ -89,7 +90,11 @@ class ScopePermission(BasePermission):
             self.code = InsufficientScope.code
             self.message = str(MESSAGES[self.code]).format(scopes=scope)
             return False
-        if membership is not None and not role_allows(membership.role, scope):
+        if (
+            membership is not None
+            and not getattr(view, "open_to_every_role", False)
+            and not role_allows(membership.role, scope)
+        ):
             self.code = InsufficientRole.code
             self.message = MESSAGES[self.code]
             return False

@@ -47,6 +47,7 @@ MESSAGES: dict[str, Any] = {
     "NOT_ACCEPTABLE": _("The requested response format is not available; ask for JSON."),
     "UNSUPPORTED_MEDIA_TYPE": _("Send the body as JSON with Content-Type: application/json."),
     "EMAIL_TAKEN": _("An account with this email already exists."),
+    "LAST_OWNER": _("An organization needs at least one owner: make someone else an owner first."),
     "INVALID_TOKEN": _("This link is invalid, has expired, or has already been used."),
     "RATE_LIMITED": _("Too many requests."),
     "SERVICE_UNAVAILABLE": _("A backing service is unavailable."),
@@ -80,6 +81,7 @@ STATUSES: dict[str, int] = {
     "METHOD_NOT_ALLOWED": 405,
     "NOT_ACCEPTABLE": 406,
     "EMAIL_TAKEN": 409,
+    "LAST_OWNER": 409,
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "RATE_LIMITED": 429,
@@ -224,6 +226,11 @@ class CrossOriginRequest(ApiError):
 class EmailTaken(ApiError):
     status_code = status.HTTP_409_CONFLICT
     code = "EMAIL_TAKEN"
+
+
+class LastOwner(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "LAST_OWNER"
 
 
 class InvalidToken(ApiError):

@@ -6,9 +6,10 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.converters import UlidConverter
 from api.envelope import format_datetime
 from api.fields import Timestamp
-from tenants.models import Membership, Project
+from tenants.models import Membership, Project, Role
 
 
 class OrganizationSerializer(serializers.Serializer):
@@ -24,6 +25,30 @@ class OrganizationSerializer(serializers.Serializer):
 
 class OrganizationInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class OwnershipTransferSerializer(serializers.Serializer):
+    userId = serializers.RegexField(
+        rf"\A(?:{UlidConverter.regex})\Z", help_text="The member to make owner."
+    )
+
+
+class OrganizationDeleteSerializer(serializers.Serializer):
+    confirm = serializers.CharField(
+        trim_whitespace=False, help_text="The organization's name, exactly, to confirm."
+    )
+
+
+class LeftSerializer(serializers.Serializer):
+    organizationId = serializers.CharField()
+
+
+class MemberRemovedSerializer(serializers.Serializer):
+    userId = serializers.CharField()
 
 
 class MemberSerializer(serializers.ModelSerializer):

@@ -6,8 +6,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from rest_framework.exceptions import NotFound
 
 from accounts.models import User
+from api.errors import InsufficientRole, LastOwner
+from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record
 from lib.ids import available_slug
@@ -141,4 +144,153 @@ def _member_audit(
         organization_id=membership.organization_id,
         target=membership.user,
         detail=detail,
+    )
+
+
+# --- The membership lifecycle, as members manage it through the API and the dashboard ---------
+#
+# Who may do what: owners manage everyone; admins manage members and admins, never owners, and
+# give no one a role above their own; members manage nobody (ScopePermission already refused
+# them: members:write is for owners and admins). An organization keeps at least one owner.
+
+_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
+def _target(organization_id: str, user_id: str) -> Membership:
+    """The member's membership, locked for the change; NotFound if they are not a member."""
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "organization")
+        .filter(organization_id=organization_id, user_id=user_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+def _require_manages(actor: Membership, target: Membership, role: str | None = None) -> None:
+    """InsufficientRole unless `actor` may change `target` (and give it `role`)."""
+    ceiling = _RANK[actor.role]
+    if _RANK[target.role] > ceiling or (role is not None and _RANK[role] > ceiling):
+        raise InsufficientRole()
+
+
+def _require_another_owner(organization_id: str, leaving: Membership) -> None:
+    """LastOwner if `leaving` is the organization's only owner. The owners' rows are locked,
+    so two owners demoting each other at once cannot both succeed."""
+    if leaving.role != Role.OWNER:
+        return
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(organization_id=organization_id, role=Role.OWNER)
+        .values_list("user_id", flat=True)
+    )
+    if [owner for owner in owners if owner != leaving.user_id] == []:
+        raise LastOwner()
+
+
+@transaction.atomic
+def member_role_set(*, actor: Membership, user_id: str, role: str, request: Any) -> Membership:
+    """Give a member another role, as `actor` (the caller's membership) may."""
+    target = _target(actor.organization_id, user_id)
+    _require_manages(actor, target, role)
+    previous = target.role
+    if previous == role:
+        return target
+    if _RANK[role] < _RANK[previous]:
+        _require_another_owner(actor.organization_id, target)
+    target.role = role
+    target.save(update_fields=["role"])
+    _member_audit(
+        request,
+        Action.MEMBER_ROLE_CHANGED,
+        target,
+        {"role": {"from": previous, "to": role}, "by": "api"},
+    )
+    _notify(target, "member_role_changed", previous=previous)
+    return target
+
+
+@transaction.atomic
+def member_remove(*, actor: Membership, user_id: str, request: Any) -> None:
+    """Take a member out of the organization, as `actor` may; their keys lose it on their next
+    request (the warm-key cache forgets them when this commits)."""
+    target = _target(actor.organization_id, user_id)
+    _require_manages(actor, target)
+    _require_another_owner(actor.organization_id, target)
+    target.delete()
+    _member_audit(request, Action.MEMBER_REMOVED, target, {"role": target.role, "by": "api"})
+    if target.user_id != actor.user_id:
+        _notify(target, "member_removed")
+
+
+@transaction.atomic
+def membership_leave(*, membership: Membership, request: Any) -> None:
+    """The caller leaves the organization (any role; an owner only while another remains)."""
+    target = _target(membership.organization_id, membership.user_id)
+    _require_another_owner(membership.organization_id, target)
+    target.delete()
+    _member_audit(request, Action.MEMBER_LEFT, target, {"role": target.role})
+
+
+@transaction.atomic
+def ownership_transfer(*, actor: Membership, user_id: str, request: Any) -> Membership:
+    """Make a member an owner and the caller, an owner, an admin."""
+    current = _target(actor.organization_id, actor.user_id)
+    if current.role != Role.OWNER:
+        raise InsufficientRole()
+    target = _target(actor.organization_id, user_id)
+    target.role = Role.OWNER
+    target.save(update_fields=["role"])
+    current.role = Role.ADMIN
+    current.save(update_fields=["role"])
+    audit_record(
+        action=Action.OWNERSHIP_TRANSFERRED,
+        request=request,
+        actor=current.user,
+        organization_id=actor.organization_id,
+        target=target.user,
+        detail={"from": current.user_id, "to": target.user_id},
+    )
+    _notify(target, "ownership_received")
+    return target
+
+
+@transaction.atomic
+def organization_delete(*, actor: Membership, request: Any) -> None:
+    """Delete the organization with its projects, memberships and the keys pinned to it, as
+    its owner; its audit events stay (without the link to it), and one more says so."""
+    organization = (
+        Organization.objects.select_for_update().filter(pk=actor.organization_id).first()
+    )
+    current = _target(actor.organization_id, actor.user_id)
+    if organization is None:
+        raise NotFound("Organization not found.")
+    if current.role != Role.OWNER:
+        raise InsufficientRole()
+    audit_record(
+        action=Action.ORGANIZATION_DELETED,
+        request=request,
+        actor=current.user,
+        detail={"organizationId": organization.pk, "name": organization.name},
+    )
+    # Each membership and key row goes through delete() so the warm-key cache forgets them.
+    for membership in Membership.objects.filter(organization=organization):
+        membership.delete()
+    for key in ApiKey.objects.filter(organization=organization):
+        key.delete()
+    organization.delete()
+
+
+def _notify(membership: Membership, template: str, **context: Any) -> None:
+    """Tell the member, by email from the background worker, once the change has committed."""
+    from tenants.tasks import member_email
+
+    user_id, organization_id = membership.user_id, membership.organization_id
+    values = {"role": membership.role, **context}
+    transaction.on_commit(
+        lambda: member_email.enqueue(
+            user_id=user_id, organization_id=organization_id, template=template, context=values
+        )
     )

@@ -15,6 +15,21 @@ urlpatterns = [
         name="members",
     ),
     path(
+        "user/organizations/<ulid:organization_id>/members/<ulid:user_id>",
+        views.MemberDetailView.as_view(),
+        name="member",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/leave",
+        views.LeaveView.as_view(),
+        name="leave",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/transfer-ownership",
+        views.OwnershipTransferView.as_view(),
+        name="transfer-ownership",
+    ),
+    path(
         "user/organizations/<ulid:organization_id>/projects",
         views.ProjectListView.as_view(),
         name="projects",

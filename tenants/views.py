@@ -7,28 +7,34 @@ from collections.abc import Sequence
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.gate import membership_for_request, organization_plan
+from access.permissions import SessionOnly
 from access.principal import Principal
 from api.base import ApiView
 from api.envelope import envelope
-from api.errors import OrganizationMismatch
+from api.errors import InsufficientRole, OrganizationMismatch
 from api.pagination import paginate
 from api.schema import paginated
 from apikeys.models import ApiKey
 from ratelimits.policies import plan_budgets
 from tenants import services
-from tenants.models import Membership, Organization, Project
+from tenants.models import Membership, Organization, Project, Role
 from tenants.serializers import (
     AggregateResultSerializer,
     AggregateSerializer,
     DeletedSerializer,
+    LeftSerializer,
+    MemberRemovedSerializer,
+    MemberRoleSerializer,
     MemberSerializer,
+    OrganizationDeleteSerializer,
     OrganizationInputSerializer,
     OrganizationSerializer,
+    OwnershipTransferSerializer,
     ProjectSerializer,
     SubscriptionSerializer,
     project_representation,
@@ -107,9 +113,22 @@ class OrganizationListView(ApiView):
 
 
 class OrganizationDetailView(OrganizationAPIView):
-    """GET, PATCH /api/user/organizations/{organizationId}"""
+    """GET, PATCH, DELETE /api/user/organizations/{organizationId}
 
-    required_scopes = {"GET": "organizations:read", "PATCH": "organizations:write"}
+    DELETE is for the owner's browser session only, with the organization's name repeated as
+    {"confirm": "<name>"}."""
+
+    required_scopes = {
+        "GET": "organizations:read",
+        "PATCH": "organizations:write",
+        "DELETE": "",  # a session only, and its owner only: checked below
+    }
+
+    def get_permissions(self) -> list:
+        permissions = super().get_permissions()
+        if self.request.method == "DELETE":
+            permissions.append(SessionOnly())
+        return permissions
 
     @extend_schema(operation_id="getOrganization", responses=OrganizationSerializer)
     def get(self, request: Request, organization_id: str) -> Response:
@@ -136,6 +155,20 @@ class OrganizationDetailView(OrganizationAPIView):
             OrganizationSerializer(self.get_membership()).data, message="Organization updated"
         )
 
+    @extend_schema(
+        operation_id="deleteOrganization",
+        request=OrganizationDeleteSerializer,
+        responses={200: DeletedSerializer},
+    )
+    def delete(self, request: Request, organization_id: str) -> Response:
+        serializer = OrganizationDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = self.get_membership()
+        if serializer.validated_data["confirm"] != self.organization.name:
+            raise ValidationError({"confirm": ["Type the organization's name exactly."]})
+        services.organization_delete(actor=membership, request=request)
+        return envelope({"id": organization_id}, message="Organization deleted")
+
 
 class MemberListView(OrganizationAPIView):
     """GET /api/user/organizations/{organizationId}/members"""
@@ -148,6 +181,71 @@ class MemberListView(OrganizationAPIView):
             "user"
         )
         return paginate(request, members, MemberSerializer, message="Members fetched")
+
+
+class MemberDetailView(OrganizationAPIView):
+    """PATCH, DELETE /api/user/organizations/{organizationId}/members/{userId}
+
+    Owners manage everyone, admins manage members and admins (never owners, and give no one
+    the owner role); an organization keeps at least one owner (409 LAST_OWNER)."""
+
+    required_scopes = {"PATCH": "members:write", "DELETE": "members:write"}
+
+    @extend_schema(
+        operation_id="updateMember", request=MemberRoleSerializer, responses=MemberSerializer
+    )
+    def patch(self, request: Request, organization_id: str, user_id: str) -> Response:
+        serializer = MemberRoleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = services.member_role_set(
+            actor=self.get_membership(),
+            user_id=user_id,
+            role=serializer.validated_data["role"],
+            request=request,
+        )
+        return envelope(MemberSerializer(member).data, message="Member updated")
+
+    @extend_schema(operation_id="removeMember", responses={200: MemberRemovedSerializer})
+    def delete(self, request: Request, organization_id: str, user_id: str) -> Response:
+        services.member_remove(actor=self.get_membership(), user_id=user_id, request=request)
+        return envelope({"userId": user_id}, message="Member removed")
+
+
+class LeaveView(OrganizationAPIView):
+    """POST /api/user/organizations/{organizationId}/leave: any member leaves (a key needs
+    members:write); the only owner cannot (409 LAST_OWNER)."""
+
+    required_scopes = {"POST": "members:write"}
+    open_to_every_role = True
+
+    @extend_schema(operation_id="leaveOrganization", request=None, responses=LeftSerializer)
+    def post(self, request: Request, organization_id: str) -> Response:
+        services.membership_leave(membership=self.get_membership(), request=request)
+        return envelope({"organizationId": organization_id}, message="Left the organization")
+
+
+class OwnershipTransferView(OrganizationAPIView):
+    """POST /api/user/organizations/{organizationId}/transfer-ownership {"userId"}: an owner
+    makes a member owner and becomes an admin."""
+
+    required_scopes = {"POST": "members:write"}
+
+    @extend_schema(
+        operation_id="transferOwnership",
+        request=OwnershipTransferSerializer,
+        responses=MemberSerializer,
+    )
+    def post(self, request: Request, organization_id: str) -> Response:
+        serializer = OwnershipTransferSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_id = serializer.validated_data["userId"].upper()
+        membership = self.get_membership()
+        if membership.role != Role.OWNER:
+            raise InsufficientRole()
+        if user_id == membership.user_id:
+            raise ValidationError({"userId": ["You are already an owner: name another member."]})
+        member = services.ownership_transfer(actor=membership, user_id=user_id, request=request)
+        return envelope(MemberSerializer(member).data, message="Ownership transferred")
 
 
 class ProjectListView(OrganizationAPIView):

@@ -474,7 +474,6 @@ def test_odd_but_valid_page_parameters_succeed(world, query, page, size, count):
         ("PUT", "organizations"),
         ("DELETE", "organizations"),
         ("PUT", "organization"),
-        ("DELETE", "organization"),
         ("POST", "project"),
         ("OPTIONS", "organizations"),
         ("OPTIONS", "organization"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,11 @@ def api_routes() -> dict[str, type]:
             if isinstance(pattern, URLResolver):
                 walk(pattern.url_patterns, prefix + text)
             elif isinstance(pattern, URLPattern) and prefix.startswith("api/"):
-                path = "/" + prefix + text
-                for name, camel in (
-                    ("organization_id", "organizationId"),
-                    ("project_id", "projectId"),
-                ):
-                    path = path.replace(f"<ulid:{name}>", "{" + camel + "}")
+                path = re.sub(
+                    r"<ulid:(\w+)>",
+                    lambda m: "{" + re.sub(r"_(\w)", lambda c: c.group(1).upper(), m[1]) + "}",
+                    "/" + prefix + text,
+                )
                 routes[path] = pattern.callback.view_class
 
     walk(get_resolver().url_patterns, "")
