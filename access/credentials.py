@@ -25,13 +25,14 @@ def presented_key(meta: Mapping[str, Any]) -> str | None:
 
 @dataclass(frozen=True)
 class Unconfirmed:
-    """A credential authenticated from this worker's own memory (the warm-key cache's copy),
-    which stands only once the shared cache confirms that nothing withdrew it: `probe` is the
-    cache key whose presence says it was withdrawn, `discard` forgets the copy. ApiView asks
-    in the round trip that counts the request's rate limits, and authenticates the request
-    again when the answer is not a plain no."""
+    """A credential authenticated from a cache (the warm-key cache's entry), which stands only
+    once the shared cache confirms, on this request, that nothing withdrew it: `expect` lists
+    cache keys with whether each must exist (no tombstone; the entry itself, so that a cache
+    that lost its state cannot vouch for a copy), `discard` forgets this worker's copy.
+    ApiView asks in the round trip that counts the request's rate limits, and authenticates
+    the request again when the answer is not the one expected."""
 
-    probe: str
+    expect: tuple[tuple[str, bool], ...]
     discard: Callable[[], None]
 
 

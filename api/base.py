@@ -28,8 +28,9 @@ class ApiView(APIView):
     rate_limits: Sequence[tuple[str, str]] = ()
 
     def perform_authentication(self, request: Request) -> None:
-        # A key may be authenticated from this worker's copy: check_permissions confirms it.
-        request.confirms_credentials = True
+        # A key may be authenticated from the warm-key cache: check_permissions confirms it
+        # (unless this is the second reading, after the cache could not).
+        request.__dict__.setdefault("confirms_credentials", True)
         try:
             super().perform_authentication(request)
         except AuthenticationFailed:
@@ -41,16 +42,15 @@ class ApiView(APIView):
         access.credentials.Unconfirmed) is confirmed in the limits' round trip; if it cannot
         be, nothing it decided stands: the request is authenticated again and starts over."""
         pending = unconfirmed(request)
-        probe = pending.probe if pending is not None else None
+        expect = pending.expect if pending is not None else ()
         try:
             organization = self.charged_organization(request)
         except APIException:
-            answer = enforce(request, request_policies(request, self.rate_limits), probe=probe)
-            if answer is not False and pending is not None:
+            if not enforce(request, request_policies(request, self.rate_limits), expect=expect):
                 return self._authenticate_again(request)
             raise
         policies = request_policies(request, self.rate_limits, organization)
-        if enforce(request, policies, probe=probe) is not False and pending is not None:
+        if not enforce(request, policies, expect=expect):
             return self._authenticate_again(request)
         super().check_permissions(request)
 
@@ -59,6 +59,7 @@ class ApiView(APIView):
         assert pending is not None  # noqa: S101 - only called for an unconfirmed credential
         pending.discard()
         request.unconfirmed_credential = None
+        request.confirms_credentials = False  # from the database this time
         for name in ("_user", "_auth", "principal"):
             request.__dict__.pop(name, None)
         self.forget_access()

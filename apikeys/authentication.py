@@ -45,20 +45,26 @@ class ApiKeyAuthentication(BaseAuthentication):
         # owner here, and the membership in the tenancy gate, from the database: nothing the
         # cache holds, or fails to withdraw, lets a revoked key, a deactivated owner or a
         # removed member write once the change has committed.
-        readable = request.method in SAFE_METHODS and warm_cache.enabled()
+        # Only a view that confirms the entry before deciding anything (ApiView) reads it.
+        readable = request.method in SAFE_METHODS and warm_cache.enabled() and confirms(request)
         now = timezone.now()
         entry, storable = (None, False)
-        own = warm_cache.local_get(parsed.lookup) if readable and confirms(request) else None
-        # This worker's copy, unless lastUsedAt is due to move: that write waits for a
-        # confirmed read (the shared cache's, or the database's).
-        if own is not None and not use_due(own.key, now):
-            entry, storable = own, True
-            request.unconfirmed_credential = Unconfirmed(
-                probe=warm_cache.tombstone_key(parsed.lookup),
-                discard=partial(warm_cache.drop_local, parsed.lookup),
-            )
-        elif readable:
-            entry, storable = warm_cache.get(parsed.lookup)
+        if readable:
+            entry = warm_cache.local_get(parsed.lookup)
+            # This worker's copy decides only a use it can grant: lastUsedAt due to move (a
+            # write) and an expired key (a refusal, with its audit row) are decided by a
+            # confirmed read, the shared cache's or the database's.
+            if entry is not None and (use_due(entry.key, now) or entry.key.is_expired(now)):
+                entry = None
+            if entry is None:
+                entry, storable = warm_cache.get(parsed.lookup)
+            else:
+                storable = True
+            if entry is not None:
+                request.unconfirmed_credential = Unconfirmed(
+                    expect=warm_cache.confirmation(parsed.lookup),
+                    discard=partial(warm_cache.drop_local, parsed.lookup),
+                )
         if entry is not None:
             key, tenancy, read_at = entry.key, entry.tenancy, entry.read_at
         else:

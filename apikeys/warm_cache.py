@@ -29,13 +29,16 @@ What an entry may decide, and for how long:
 A cache failure is treated as a miss: authentication never depends on the cache.
 
 Each worker also keeps the entries it has used in its own memory (at most LOCAL_ENTRIES), so a
-warm key costs no cache read of its own: a request authenticated from this worker's copy is
-*unconfirmed* until the shared cache has said that no tombstone stands for the key, which
+warm key costs no cache read of its own. Whichever copy decides a read, this worker's or the
+shared cache's, the request is *unconfirmed* until the shared cache has said, on this very
+request, that no tombstone stands for the key and that the entry is still there (`confirmation`):
 ApiView asks in the round trip that counts the request's rate limits (ratelimits.policies
-.enforce's probe). If one stands, or the cache cannot say, the request is authenticated again
-from the shared cache or the database before anything is decided, and the copy is dropped.
+.enforce's `expect`). If the answer is anything else, or the cache cannot say, the request is
+authenticated again from the database before anything is decided, and the copy is dropped.
 So the worker's copy moves no bound above: it is judged by the same age, expiry and digest,
-and withdrawn by the same tombstone, on the very next request.
+withdrawn by the same tombstone on the very next request, and never outlives the shared entry
+(a Redis that restarted, was flushed or failed over to a replica that lacks the entry cannot
+vouch for it). Only ApiView's reads use the cache at all.
 
 Every key of one key's entry and tombstone carries the lookup id as its hash tag
 (`apikey:…:{lookup}`), so that reading both at once is valid on Redis Cluster.
@@ -63,7 +66,7 @@ from apikeys.models import ApiKey
 logger = logging.getLogger(__name__)
 
 TOMBSTONE_MARGIN = 60  # seconds; covers clock skew between the servers and the cache
-LOCAL_ENTRIES = 10_000  # entries a worker keeps in its own memory
+LOCAL_ENTRIES = 2_000  # entries a worker keeps in its own memory (about 5 KB each)
 timer: Callable[[], float] = time.time  # the clock that stamps and judges an entry's age
 
 
@@ -96,6 +99,17 @@ def _legacy_tombstone(lookup: str) -> str:
     # The name servers storing entry versions up to v3 read; written too, so that during a
     # rolling upgrade they honour the withdrawals the newer servers make.
     return f"apikey:v1:stale:{lookup}"
+
+
+def confirmation(lookup: str) -> tuple[tuple[str, bool], ...]:
+    """What the shared cache must say, on the request, for an entry to decide it: no tombstone
+    under either name, and the entry itself still there (a cache that lost its state, by a
+    restart, a flush, a failover or an eviction, cannot vouch for a copy of it)."""
+    return (
+        (tombstone_key(lookup), False),
+        (_legacy_tombstone(lookup), False),
+        (entry_key(lookup), True),
+    )
 
 
 _own: dict[str, Entry] = {}  # this worker's copies, oldest first

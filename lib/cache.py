@@ -42,27 +42,44 @@ class RedisCache(redis.RedisCache):
         rate limiter's counters). Keys must come from `make_and_validate_key`."""
         return self._cache.get_client(write=True)
 
-    def round_trip(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    def round_trip(
+        self, commands: Sequence[Sequence[Any]], *, idempotent: bool = False
+    ) -> list[Any]:
         """Send `commands` (raw, e.g. ("EVALSHA", sha, 1, key)) together and read every reply:
         one round trip. A command's error (redis.ResponseError, NOSCRIPT included) is its reply;
-        a connection failure raises, and the next call connects afresh.
+        a connection failure raises.
 
         The commands go over this thread's own connection to the primary, not through the
-        pool: borrowing from redis-py's pool and giving back (with its health checks) costs
-        more than the round trip itself, and the request path makes one per request."""
-        connection = self._connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(commands))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis_py.ResponseError as error:
-                    replies.append(error)
-            return replies
-        except BaseException:
-            connection.disconnect()  # half-read replies must never reach the next call
-            raise
+        pool: borrowing from redis-py's pool and giving back costs more than the round trip
+        itself, and the request path makes one per request. Like the pool, it first drops a
+        connection the server has closed (a restart, CLIENT KILL, an idle timeout) and opens
+        another; and when the failure comes later, `idempotent` commands (SET, EXISTS) are
+        sent once more on a new connection, while a script that may have run is never run
+        twice."""
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                if connection.can_read():  # a closed connection reads as EOF: not ours to use
+                    raise redis_py.ConnectionError("stale connection")
+            except (redis_py.ConnectionError, redis_py.TimeoutError, OSError):
+                connection.disconnect()
+            try:
+                connection.send_packed_command(connection.pack_commands(commands))
+                replies: list[Any] = []
+                for _ in commands:
+                    try:
+                        replies.append(connection.read_response())
+                    except redis_py.ResponseError as error:
+                        replies.append(error)
+                return replies
+            except (redis_py.ConnectionError, redis_py.TimeoutError):
+                connection.disconnect()  # half-read replies must never reach the next call
+                if attempt == 2 or not idempotent:
+                    raise
+            except BaseException:
+                connection.disconnect()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _connection(self) -> Any:
         own = self._own

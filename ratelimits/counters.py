@@ -17,7 +17,7 @@ Every counter name carries its policy's hash tag (`rl:{tag}:…`), and one scrip
 touches counters of one tag, so the scripts are valid on Redis Cluster. A request's policies
 usually share one (a key request on a tenant route: the organization); policies of different
 tags go to one script call each, sent together in the same round trip, and if one refuses
-while another counted, what was counted is given back. The same round trip may carry a probe
+while another counted, what was counted is given back. The same round trip may carry probes
 (does this key exist?), which the warm-key cache uses to confirm a key on every request.
 
 If the cache fails, requests are allowed (fail open) and a warning is logged at most once a
@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.locmem import LocMemCache
@@ -194,29 +195,28 @@ def _redis(store: object) -> object | None:
     return store if hasattr(store, "round_trip") else None
 
 
-def _run(redis: object, calls: list[tuple[_Script, list[str], list[int]]], probe: str | None):
-    """Each script call, then `EXISTS probe`, in one round trip. Returns the script replies
-    and whether the probe exists. A script the server does not know yet (NOSCRIPT: restarted,
-    or first use) is loaded and only the calls it refused are sent again."""
+def _run(
+    redis: object, calls: list[tuple[_Script, list[str], list[int]]], probes: Sequence[str]
+) -> tuple[list[Any], list[bool]]:
+    """Each script call, then `EXISTS` of each probe, in one round trip. Returns the script
+    replies and whether each probe exists. A script the server does not know yet (NOSCRIPT:
+    restarted, or first use) is loaded and only the calls it refused are sent again."""
     commands: list[tuple] = [
-        ("EVALSHA", s.sha, len(keys), *keys, *args) for s, keys, args in calls
+        ("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args in calls
     ]
-    if probe is not None:
-        commands.append(("EXISTS", probe))
+    commands += [("EXISTS", probe) for probe in probes]
     replies = redis.round_trip(commands)  # type: ignore[attr-defined]
     unknown = [i for i, r in enumerate(replies[: len(calls)]) if _is_noscript(r)]
     if unknown:
         loads = {calls[i][0].source for i in unknown}
         redis.round_trip([("SCRIPT", "LOAD", source) for source in loads])  # type: ignore[attr-defined]
-        for i, reply in zip(
-            unknown, redis.round_trip([commands[i] for i in unknown]), strict=True
-        ):  # type: ignore[attr-defined]
+        again = redis.round_trip([commands[i] for i in unknown])  # type: ignore[attr-defined]
+        for i, reply in zip(unknown, again, strict=True):
             replies[i] = reply
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
-    exists = bool(replies[-1]) if probe is not None else None
-    return replies[: len(calls)], exists
+    return replies[: len(calls)], [bool(reply) for reply in replies[len(calls) :]]
 
 
 def _is_noscript(reply: object) -> bool:
@@ -232,13 +232,13 @@ def _groups(policies: Sequence[Policy]) -> list[list[int]]:
 
 
 def _count(
-    keys: list[str], policies: Sequence[Policy], cost: int, probe: str | None = None
-) -> tuple[bool, list[int], bool | None]:
+    keys: list[str], policies: Sequence[Policy], cost: int, probes: Sequence[str] = ()
+) -> tuple[bool, list[int], list[bool]]:
     store = caches[DEFAULT_CACHE_ALIAS]
     redis = _redis(store)
     if redis is None:
         allowed, counts = _count_in(store, keys, policies, cost)
-        return allowed, counts, (None if probe is None else store.has_key(probe))
+        return allowed, counts, [store.has_key(probe) for probe in probes]
     # The names are ours, short and printable: no need for the memcached-minded validation.
     full = [store.make_key(key) for key in keys]
     calls = []
@@ -248,7 +248,7 @@ def _count(
         for i in group:
             args += [policies[i].rate.limit, policies[i].rate.window + TTL_MARGIN]
         calls.append((_COUNT, [full[i] for i in group], args))
-    replies, exists = _run(redis, calls, None if probe is None else store.make_key(probe))
+    replies, exists = _run(redis, calls, [store.make_key(probe) for probe in probes])
     counts = [0] * len(policies)
     verdicts = []
     for group, (allowed, *group_counts) in zip(groups, replies, strict=True):
@@ -269,7 +269,7 @@ def _release_keys(redis: object, full_keys: list[str], cost: int) -> None:
     by_tag: dict[str, list[str]] = {}
     for key in full_keys:
         by_tag.setdefault(key[key.index("{") : key.index("}") + 1], []).append(key)
-    _run(redis, [(_RELEASE, group, [cost]) for group in by_tag.values()], None)
+    _run(redis, [(_RELEASE, group, [cost]) for group in by_tag.values()], ())
 
 
 def _keys(policies: Sequence[Policy], now: float) -> tuple[list[int], list[str]]:
@@ -294,31 +294,30 @@ def check(
 def check_and_probe(
     policies: Sequence[Policy],
     *,
-    probe: str | None = None,
+    probes: Sequence[str] = (),
     cost: int = 1,
     local_fallback: bool = False,
     now: float | None = None,
-) -> tuple[Outcome | None, bool | None]:
-    """check(), and in the same round trip whether the cache holds the key `probe` (a key of
-    Django's cache API). The answer is None when there was no probe or the cache failed."""
+) -> tuple[Outcome | None, list[bool] | None]:
+    """check(), and in the same round trip whether the cache holds each of `probes` (keys of
+    Django's cache API). The answers are None when the cache failed."""
     if not policies:
-        if probe is None:
-            return None, None
         try:
-            return None, cache.has_key(probe)
+            return None, [caches[DEFAULT_CACHE_ALIAS].has_key(probe) for probe in probes]
         except Exception:
             _warn()
             return None, None
     now = timer() if now is None else now
     starts, keys = _keys(policies, now)
-    exists = None
+    exists: list[bool] | None = None
     try:
-        allowed, counts, exists = _count(keys, policies, cost, probe)
+        allowed, counts, exists = _count(keys, policies, cost, probes)
     except Exception:
         _warn()
         if not local_fallback:
             return None, None
         allowed, counts = _count_in(_local, keys, policies, cost)
+        exists = None
     outcomes = [
         Outcome(
             allowed=allowed or count + max(cost, 1) <= p.rate.limit,

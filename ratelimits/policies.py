@@ -119,34 +119,34 @@ def enforce(
     local_fallback: bool = False,
     headers: bool = True,
     now: float | None = None,
-    probe: str | None = None,
-) -> bool | None:
+    expect: Sequence[tuple[str, bool]] = (),
+) -> bool:
     """Count the request (or, with cost 0, only look); refuse it with 429 if any policy is
     exhausted. The outcome is kept on the request for the X-RateLimit-* headers (unless
     `headers` is off: a sign-in failure budget is not the request's own budget).
     `local_fallback` keeps counting in this process while the cache is down.
 
-    With a `probe` (a cache key), asks in the same round trip whether the cache holds it, and
-    returns the answer (None if the cache could not say). When it does, nothing is counted or
-    refused: the caller learnt that its credential must be read again, and will come back with
-    the policies that credential really spends."""
+    `expect` lists cache keys with whether each must exist; they are asked in the same round
+    trip. Returns False when one is not as expected (or the cache could not say): then
+    nothing is counted or refused, and the caller learnt that its credential must be read
+    again; it will come back with the policies that credential really spends."""
     enabled = settings.RATELIMITS["ENABLED"]
-    if not enabled and probe is None:
-        return None
+    if not enabled and not expect:
+        return True
     at = counters.timer() if now is None else now
-    outcome, probed = check_and_probe(
+    outcome, found = check_and_probe(
         policies if enabled else (),
-        probe=probe,
+        probes=[key for key, _exists in expect],
         cost=cost,
         local_fallback=local_fallback,
         now=at,
     )
-    if probe is not None and probed is not False:
-        if probed and outcome is not None and outcome.allowed and cost:
+    if expect and found != [exists for _key, exists in expect]:
+        if outcome is not None and outcome.allowed and cost:
             release(policies, at=at, cost=cost)
-        return probed
+        return False
     if outcome is None:
-        return probed
+        return True
     http_request = getattr(request, "_request", request)
     if (cost and headers) or not outcome.allowed:
         http_request.ratelimit = outcome
@@ -167,7 +167,7 @@ def enforce(
             },
         )
         raise RateLimited(outcome)
-    return probed
+    return True
 
 
 def failure_spend(request: Request | Any, policies: Sequence[Policy]) -> float:

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from apikeys import warm_cache
+from apikeys import authentication, warm_cache
 from apikeys.models import ApiKey
 from tenants.models import Membership, Role
 
@@ -75,15 +75,14 @@ def test_revoking_by_saving_the_row_is_felt_at_once(member_key):
 
 
 @pytest.mark.parametrize("copy", ["shared", "worker"])
-def test_expiry_is_checked_on_every_hit(member_key, copy):
-    key, client = member_key
+def test_expiry_is_checked_on_every_hit(team, api_key_factory, key_client, monkeypatch, copy):
+    _key, raw = api_key_factory(user=team["admin"], expires_in=60)
+    client = key_client(raw)
+    assert client.get("/api/user/me").status_code == 200  # warm, in both copies
     if copy == "shared":  # another worker's first request reads the shared cache's entry
         warm_cache.clear_local()
-        cached = cache.get(warm_cache.entry_key(key.lookup))
-        cached.key.expires_at = timezone.now() - timedelta(seconds=1)
-        cache.set(warm_cache.entry_key(key.lookup), cached)
-    else:
-        warm_cache.local_get(key.lookup).key.expires_at = timezone.now() - timedelta(seconds=1)
+    later = timezone.now() + timedelta(seconds=61)
+    monkeypatch.setattr(authentication.timezone, "now", lambda: later)
 
     response = client.get("/api/user/me")
 

@@ -9,8 +9,10 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apikeys import warm_cache
+from apikeys.models import ApiKey
 from tenants.models import Membership, Role
 from tests.conftest import set_rates
 
@@ -59,7 +61,7 @@ def test_a_tombstone_sends_the_request_back_to_the_database(warm, team):
     assert warm_cache.local_get(key.lookup) is None
 
 
-def test_a_request_read_again_is_counted_once(warm, settings):
+def test_a_request_read_again_is_counted_once(one_ratelimit_window, warm, settings):
     set_rates(settings, KEY="5/min")
     key, client = warm
     first = client.get("/api/user/me")
@@ -114,3 +116,28 @@ def test_a_write_never_uses_the_copy(warm, monkeypatch):
 
     assert response.status_code == 200, response.json()
     assert response.json()["data"]["name"] == "child"
+
+
+def test_a_cache_that_lost_its_state_cannot_vouch_for_a_copy(warm):
+    # Revoked without a tombstone (a bulk update sends no signal), then the cache restarts
+    # empty: the worker's copy is not confirmed, since the entry is gone too.
+    key, client = warm
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    cache.clear()
+
+    response = client.get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_REVOKED"
+
+
+def test_a_tombstone_under_the_former_name_is_honoured(warm):
+    # Written by a server of the previous version during a rolling upgrade.
+    key, client = warm
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    cache.set(f"apikey:v1:stale:{key.lookup}", 1)
+
+    response = client.get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_REVOKED"

@@ -50,3 +50,19 @@ def test_a_redis_cache_url_selects_it():
     )
 
     assert result.stdout.strip() == "lib.cache.RedisCache", result.stderr
+
+
+def test_a_round_trip_survives_a_connection_the_server_closed():
+    # A Redis restart, CLIENT KILL or an idle timeout leaves the thread's connection dead.
+    import redis
+
+    cache = RedisCache("redis://127.0.0.1:6379/13", {})
+    assert cache.round_trip([("SET", "latchkey-test:x", 1, "EX", 10)]) == [b"OK"]
+    server = redis.Redis(db=13)
+    mine = [c for c in server.client_list() if c["cmd"] == "set"]
+    assert mine
+    for client in mine:
+        server.client_kill_filter(_id=client["id"])
+
+    assert cache.round_trip([("EXISTS", "latchkey-test:x")]) == [1]
+    assert cache.round_trip([("DEL", "latchkey-test:x")], idempotent=True) == [1]
