@@ -11,6 +11,7 @@ response serializer describes only `data`. This module tells the rest of the tru
   `x-required-scopes` and in its description).
 
 A view may add, as data: `schema_conflicts = (409,)` for the conflicts it answers,
+`schema_delete_body = True` when its DELETE takes a body (documented like a POST's),
 `schema_may_not_find = True` when a lookup in its body can be 404, and `schema_scopes` for a
 view whose scope depends on the request (every scope it may ask for).
 """
@@ -116,10 +117,32 @@ NOT_BLANK = "^[^\\u0000]*[^\\u0000\\s\\u001c-\\u001f\\u0085][^\\u0000]*$"  # str
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _get_request_body(self, direction="request"):  # type: ignore[no-untyped-def]
+        """A DELETE that takes a body (deleting an organization repeats its name) documents it
+        like a POST; drf-spectacular documents bodies for POST, PUT and PATCH only."""
+        if self.method != "DELETE" or self._delete_body() is None:
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"
+
+    def _delete_body(self) -> Any:
+        if self.method != "DELETE" or not getattr(self.view, "schema_delete_body", False):
+            return None
+        return self.get_request_serializer()
+
     def _map_serializer_field(self, field, direction, bypass_extensions=False):  # type: ignore[no-untyped-def]
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         plain = schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema)
-        if direction == "request" and isinstance(field, serializers.CharField) and plain:
+        regex = isinstance(field, serializers.RegexField)  # its own pattern is added later
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and plain
+            and not regex
+        ):
             blank_ok = field.allow_blank or not field.trim_whitespace
             schema["pattern"] = NO_NUL if blank_ok else NOT_BLANK
         return schema
@@ -186,7 +209,7 @@ class AutoSchema(SpectacularAutoSchema):
         statuses = [403, 429]
         if self.view.get_authenticators():
             statuses.append(401)
-        if method in ("POST", "PUT", "PATCH"):
+        if method in ("POST", "PUT", "PATCH") or self._delete_body() is not None:
             statuses += [400, 413, 415]
         elif self._has_query_parameters():
             statuses.append(400)

@@ -20,7 +20,7 @@ from api.errors import NON_FIELD
 from apikeys import conf
 from apikeys.serializers import ApiKeyCreateSerializer
 from tenants.models import Membership
-from tenants.serializers import ProjectSerializer
+from tenants.serializers import OrganizationInputSerializer, ProjectSerializer
 
 DAY = 24 * 60 * 60
 
@@ -278,3 +278,23 @@ class ApiKeyCreateForm(SerializerForm):
             "expiresIn": self.expires_in(cleaned),
             "metadata": {"organizationId": cleaned.get("organization") or None},
         }
+
+
+class OrganizationForm(SerializerForm):
+    serializer_class = OrganizationInputSerializer
+
+    name = forms.CharField(label="Name", max_length=100)
+
+
+class OrganizationDeleteForm(forms.Form):
+    confirm = forms.CharField(label="Type the organization's name to confirm", strip=False)
+
+    def __init__(self, *args: Any, organization_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization_name = organization_name
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"]
+        if value != self.organization_name:
+            raise forms.ValidationError("Type the organization's name exactly.")
+        return value

@@ -47,6 +47,32 @@ urlpatterns = [
         organizations.members,
         name="members",
     ),
+    path(
+        "organizations/<ulid:organization_id>/members/<ulid:user_id>/role",
+        organizations.member_role,
+        name="member-role",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/members/<ulid:user_id>/remove",
+        organizations.member_remove,
+        name="member-remove",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/members/<ulid:user_id>/transfer",
+        organizations.member_transfer,
+        name="member-transfer",
+    ),
+    path("organizations/<ulid:organization_id>/leave", organizations.leave, name="leave"),
+    path(
+        "organizations/<ulid:organization_id>/settings",
+        organizations.organization_settings,
+        name="organization-settings",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/delete",
+        organizations.organization_delete,
+        name="organization-delete",
+    ),
     path("settings/api-keys", keys.api_keys, name="api-keys"),
     path("settings/api-keys/new", keys.api_key_create, name="api-key-create"),
     path("settings/api-keys/<str:key_id>/revoke", keys.api_key_revoke, name="api-key-revoke"),

@@ -33,7 +33,7 @@ class MemberRoleSerializer(serializers.Serializer):
 
 class OwnershipTransferSerializer(serializers.Serializer):
     userId = serializers.RegexField(
-        rf"\A(?:{UlidConverter.regex})\Z", help_text="The member to make owner."
+        rf"^{UlidConverter.regex}$", help_text="The member to make owner."
     )
 
 

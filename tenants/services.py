@@ -191,12 +191,15 @@ def _require_another_owner(organization_id: str, leaving: Membership) -> None:
 
 
 @transaction.atomic
-def member_role_set(*, actor: Membership, user_id: str, role: str, request: Any) -> Membership:
-    """Give a member another role, as `actor` (the caller's membership) may."""
+def member_role_set(
+    *, actor: Membership, user_id: str, role: str | None, request: Any
+) -> Membership:
+    """Give a member another role (None: keep theirs), as `actor` (the caller's membership)
+    may."""
     target = _target(actor.organization_id, user_id)
     _require_manages(actor, target, role)
     previous = target.role
-    if previous == role:
+    if role is None or previous == role:
         return target
     if _RANK[role] < _RANK[previous]:
         _require_another_owner(actor.organization_id, target)

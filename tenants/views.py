@@ -123,6 +123,7 @@ class OrganizationDetailView(OrganizationAPIView):
         "PATCH": "organizations:write",
         "DELETE": "",  # a session only, and its owner only: checked below
     }
+    schema_delete_body = True
 
     def get_permissions(self) -> list:
         permissions = super().get_permissions()
@@ -190,17 +191,19 @@ class MemberDetailView(OrganizationAPIView):
     the owner role); an organization keeps at least one owner (409 LAST_OWNER)."""
 
     required_scopes = {"PATCH": "members:write", "DELETE": "members:write"}
+    schema_conflicts = (409,)
 
     @extend_schema(
         operation_id="updateMember", request=MemberRoleSerializer, responses=MemberSerializer
     )
     def patch(self, request: Request, organization_id: str, user_id: str) -> Response:
-        serializer = MemberRoleSerializer(data=request.data)
+        # A partial update, as PATCH is: no role leaves the member as they are.
+        serializer = MemberRoleSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         member = services.member_role_set(
             actor=self.get_membership(),
             user_id=user_id,
-            role=serializer.validated_data["role"],
+            role=serializer.validated_data.get("role"),
             request=request,
         )
         return envelope(MemberSerializer(member).data, message="Member updated")
@@ -217,6 +220,7 @@ class LeaveView(OrganizationAPIView):
 
     required_scopes = {"POST": "members:write"}
     open_to_every_role = True
+    schema_conflicts = (409,)
 
     @extend_schema(operation_id="leaveOrganization", request=None, responses=LeftSerializer)
     def post(self, request: Request, organization_id: str) -> Response:

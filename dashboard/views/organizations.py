@@ -1,15 +1,20 @@
-"""Organization pages: the switcher's landing, projects and members."""
+"""Organization pages: the switcher's landing, projects, members and settings."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from rest_framework.exceptions import NotFound
 
 from access.roles import require_role, role_allows
-from dashboard.forms import ProjectForm
+from api.errors import InsufficientRole, LastOwner
+from dashboard.forms import OrganizationDeleteForm, OrganizationForm, ProjectForm
 from dashboard.pages import (
+    CURRENT_ORGANIZATION,
     current_membership,
     form_status,
     memberships_of,
@@ -18,7 +23,7 @@ from dashboard.pages import (
     signed_in,
 )
 from tenants import services
-from tenants.models import Membership, Project
+from tenants.models import Membership, Project, Role
 
 PAGE_SIZE = 25
 
@@ -107,13 +112,181 @@ def project_delete(request: HttpRequest, membership: Membership, project_id: str
     return render(request, "dashboard/project_delete.html", context)
 
 
+# --- Members and the organization's settings ---------------------------------------------------
+#
+# The same services as the API (tenants/services.py), so the same rules: owners manage
+# everyone, admins never owners, and an organization keeps at least one owner.
+
+_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
+def _member(membership: Membership, user_id: str) -> Membership:
+    return get_object_or_404(
+        Membership.objects.select_related("user"),
+        organization_id=membership.organization_id,
+        user_id=user_id,
+    )
+
+
+def _name(member: Membership) -> str:
+    return member.user.full_name or member.user.email
+
+
+def _apply(request: HttpRequest, membership: Membership, change: Any, done: str) -> HttpResponse:
+    """Run a membership change; a refusal the person can act on comes back as a message."""
+    try:
+        change()
+    except LastOwner as exc:
+        messages.error(request, str(exc.detail))
+        return redirect("dashboard:members", organization_id=membership.organization_id)
+    except NotFound as exc:
+        raise Http404 from exc
+    messages.success(request, done)
+    return None  # type: ignore[return-value]
+
+
 @organization_page("members:read")
 def members(request: HttpRequest, membership: Membership) -> HttpResponse:
     listing = Membership.objects.filter(organization_id=membership.organization_id).select_related(
         "user"
     )
+    page_obj = _page(request, listing)
+    rank = _RANK[membership.role]
+    may_manage = role_allows(membership.role, "members:write")
+    for member in page_obj:
+        member.manageable = may_manage and _RANK[member.role] <= rank
+        member.transferable = (
+            membership.role == Role.OWNER and member.user_id != membership.user_id
+        )
     context = {
         **_organization_context(membership),
-        "page_obj": _page(request, listing),
+        "page_obj": page_obj,
+        "roles": [(value, label) for value, label in Role.choices if _RANK[value] <= rank],
     }
     return render(request, "dashboard/members.html", context)
+
+
+@organization_page("members:write")
+def member_role(request: HttpRequest, membership: Membership, user_id: str) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("dashboard:members", organization_id=membership.organization_id)
+    member = _member(membership, user_id)
+    role = request.POST.get("role", "")
+    if role not in Role.values:
+        messages.error(request, "Choose a role: owner, admin or member.")
+        return redirect("dashboard:members", organization_id=membership.organization_id)
+    refused = _apply(
+        request,
+        membership,
+        lambda: services.member_role_set(
+            actor=membership, user_id=member.user_id, role=role, request=request
+        ),
+        f"{_name(member)} is now {Role(role).label.lower()}.",
+    )
+    return refused or redirect("dashboard:members", organization_id=membership.organization_id)
+
+
+@organization_page("members:write")
+def member_remove(request: HttpRequest, membership: Membership, user_id: str) -> HttpResponse:
+    member = _member(membership, user_id)
+    if _RANK[member.role] > _RANK[membership.role]:
+        raise InsufficientRole()
+    if request.method == "POST":
+        refused = _apply(
+            request,
+            membership,
+            lambda: services.member_remove(
+                actor=membership, user_id=member.user_id, request=request
+            ),
+            f"{_name(member)} was removed from {membership.organization.name}.",
+        )
+        if refused:
+            return refused
+        if member.user_id == membership.user_id:  # they removed themselves: nothing to see
+            request.session.pop(CURRENT_ORGANIZATION, None)
+            return redirect("dashboard:home")
+        return redirect("dashboard:members", organization_id=membership.organization_id)
+    context = {**_organization_context(membership), "member": member}
+    return render(request, "dashboard/member_remove.html", context)
+
+
+@organization_page("members:write")
+def member_transfer(request: HttpRequest, membership: Membership, user_id: str) -> HttpResponse:
+    if membership.role != Role.OWNER:
+        raise InsufficientRole()
+    member = _member(membership, user_id)
+    if member.user_id == membership.user_id:
+        raise Http404
+    if request.method == "POST":
+        refused = _apply(
+            request,
+            membership,
+            lambda: services.ownership_transfer(
+                actor=membership, user_id=member.user_id, request=request
+            ),
+            f"{_name(member)} is now an owner; you are an admin.",
+        )
+        return refused or redirect("dashboard:members", organization_id=membership.organization_id)
+    context = {**_organization_context(membership), "member": member}
+    return render(request, "dashboard/member_transfer.html", context)
+
+
+@organization_page("members:read")
+def leave(request: HttpRequest, membership: Membership) -> HttpResponse:
+    if request.method == "POST":
+        name = membership.organization.name
+        refused = _apply(
+            request,
+            membership,
+            lambda: services.membership_leave(membership=membership, request=request),
+            f"You left {name}.",
+        )
+        if refused:
+            return refused
+        request.session.pop(CURRENT_ORGANIZATION, None)
+        return redirect("dashboard:home")
+    return render(request, "dashboard/leave.html", _organization_context(membership))
+
+
+@organization_page("organizations:write")
+def organization_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
+    organization = membership.organization
+    form = OrganizationForm(posted(request), initial={"name": organization.name})
+    if request.method == "POST" and form.is_valid():
+        services.organization_update(
+            organization=organization, name=form.validated_data["name"], actor=request.user
+        )
+        messages.success(request, "Organization renamed.")
+        return redirect("dashboard:organization-settings", organization_id=organization.pk)
+    delete_form = OrganizationDeleteForm(organization_name=organization.name)
+    return _settings_page(request, membership, form, delete_form)
+
+
+@organization_page("organizations:write")
+def organization_delete(request: HttpRequest, membership: Membership) -> HttpResponse:
+    if membership.role != Role.OWNER:
+        raise InsufficientRole()
+    organization = membership.organization
+    if request.method != "POST":
+        return redirect("dashboard:organization-settings", organization_id=organization.pk)
+    delete_form = OrganizationDeleteForm(request.POST, organization_name=organization.name)
+    if not delete_form.is_valid():
+        form = OrganizationForm(initial={"name": organization.name})
+        return _settings_page(request, membership, form, delete_form)
+    services.organization_delete(actor=membership, request=request)
+    request.session.pop(CURRENT_ORGANIZATION, None)
+    messages.success(request, f"Organization “{organization.name}” deleted.")
+    return redirect("dashboard:home")
+
+
+def _settings_page(
+    request: HttpRequest, membership: Membership, form: Any, delete_form: Any
+) -> HttpResponse:
+    context = {
+        **_organization_context(membership),
+        "form": form,
+        "delete_form": delete_form,
+        "is_owner": membership.role == Role.OWNER,
+    }
+    status = 400 if form.errors or delete_form.errors else 200
+    return render(request, "dashboard/organization_settings.html", context, status=status)

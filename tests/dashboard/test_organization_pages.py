@@ -359,7 +359,12 @@ def test_the_members_page_lists_everyone_with_their_role(browser, team, actor):
     assert set(by_email) == {team[r].email for r in ROLES}
     for role in ROLES:
         label = Role(role).label
-        assert f'<span class="badge role">{label}</span>' in by_email[team[role].email]
+        row = by_email[team[role].email]
+        # as a badge, or as the chosen option of the role select of a row the viewer manages
+        assert (
+            f'<span class="badge role">{label}</span>' in row
+            or f'<option value="{role}" selected>{label}</option>' in row
+        )
     assert "(you)" in by_email[team[actor].email]
     assert body.count("(you)") == 1
     assert f"{organization.name} · 3 members" in body

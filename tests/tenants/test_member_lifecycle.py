@@ -390,7 +390,7 @@ def test_a_new_owner_is_told_they_are_now_an_owner(crew, caller, call):
 
 @pytest.mark.parametrize(
     "body",
-    [{"role": "superuser"}, {}, {"role": 5}, {"role": None}, {"role": "Owner"}, {"role": ""}],
+    [{"role": "superuser"}, {"role": 5}, {"role": None}, {"role": "Owner"}, {"role": ""}],
 )
 def test_a_bad_role_is_400(crew, caller, call, body):
     before = snapshot(crew)
@@ -398,6 +398,17 @@ def test_a_bad_role_is_400(crew, caller, call, body):
     response = call(caller("owner"), "patch", "/members/{member}", body)
 
     assert_error(response, 400, "VALIDATION_ERROR", field="role")
+    assert_untouched(crew, before)
+
+
+def test_a_patch_without_a_role_changes_nothing(crew, caller, call):
+    # PATCH is a partial update: a field left out keeps its value.
+    before = snapshot(crew)
+
+    response = call(caller("owner"), "patch", "/members/{member}", {})
+
+    assert response.status_code == 200
+    assert response.json()["data"]["role"] == "member"
     assert_untouched(crew, before)
 
 
