@@ -18,6 +18,10 @@ class Role(models.TextChoices):
     MEMBER = "member", "Member"
 
 
+# Who outranks whom: a member may manage, and give, roles up to their own rank only.
+ROLE_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
+
+
 class Organization(models.Model):
     id = models.CharField(
         primary_key=True, max_length=ULID_LENGTH, default=new_ulid, editable=False

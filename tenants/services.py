@@ -14,7 +14,14 @@ from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record
 from lib.ids import available_slug
-from tenants.models import SLUG_MAX_LENGTH, Membership, Organization, Project, Role
+from tenants.models import (
+    ROLE_RANK,
+    SLUG_MAX_LENGTH,
+    Membership,
+    Organization,
+    Project,
+    Role,
+)
 
 
 @transaction.atomic
@@ -153,8 +160,6 @@ def _member_audit(
 # give no one a role above their own; members manage nobody (ScopePermission already refused
 # them: members:write is for owners and admins). An organization keeps at least one owner.
 
-_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
-
 
 def _target(organization_id: str, user_id: str) -> Membership:
     """The member's membership, locked for the change; NotFound if they are not a member."""
@@ -171,8 +176,8 @@ def _target(organization_id: str, user_id: str) -> Membership:
 
 def _require_manages(actor: Membership, target: Membership, role: str | None = None) -> None:
     """InsufficientRole unless `actor` may change `target` (and give it `role`)."""
-    ceiling = _RANK[actor.role]
-    if _RANK[target.role] > ceiling or (role is not None and _RANK[role] > ceiling):
+    ceiling = ROLE_RANK[actor.role]
+    if ROLE_RANK[target.role] > ceiling or (role is not None and ROLE_RANK[role] > ceiling):
         raise InsufficientRole()
 
 
@@ -201,7 +206,7 @@ def member_role_set(
     previous = target.role
     if role is None or previous == role:
         return target
-    if _RANK[role] < _RANK[previous]:
+    if ROLE_RANK[role] < ROLE_RANK[previous]:
         _require_another_owner(actor.organization_id, target)
     target.role = role
     target.save(update_fields=["role"])

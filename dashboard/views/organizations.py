@@ -23,7 +23,7 @@ from dashboard.pages import (
     signed_in,
 )
 from tenants import services
-from tenants.models import Membership, Project, Role
+from tenants.models import ROLE_RANK, Membership, Project, Role
 
 PAGE_SIZE = 25
 
@@ -117,8 +117,6 @@ def project_delete(request: HttpRequest, membership: Membership, project_id: str
 # The same services as the API (tenants/services.py), so the same rules: owners manage
 # everyone, admins never owners, and an organization keeps at least one owner.
 
-_RANK = {Role.MEMBER: 0, Role.ADMIN: 1, Role.OWNER: 2}
-
 
 def _member(membership: Membership, user_id: str) -> Membership:
     return get_object_or_404(
@@ -151,17 +149,17 @@ def members(request: HttpRequest, membership: Membership) -> HttpResponse:
         "user"
     )
     page_obj = _page(request, listing)
-    rank = _RANK[membership.role]
+    rank = ROLE_RANK[membership.role]
     may_manage = role_allows(membership.role, "members:write")
     for member in page_obj:
-        member.manageable = may_manage and _RANK[member.role] <= rank
+        member.manageable = may_manage and ROLE_RANK[member.role] <= rank
         member.transferable = (
             membership.role == Role.OWNER and member.user_id != membership.user_id
         )
     context = {
         **_organization_context(membership),
         "page_obj": page_obj,
-        "roles": [(value, label) for value, label in Role.choices if _RANK[value] <= rank],
+        "roles": [(value, label) for value, label in Role.choices if ROLE_RANK[value] <= rank],
     }
     return render(request, "dashboard/members.html", context)
 
@@ -189,7 +187,7 @@ def member_role(request: HttpRequest, membership: Membership, user_id: str) -> H
 @organization_page("members:write")
 def member_remove(request: HttpRequest, membership: Membership, user_id: str) -> HttpResponse:
     member = _member(membership, user_id)
-    if _RANK[member.role] > _RANK[membership.role]:
+    if ROLE_RANK[member.role] > ROLE_RANK[membership.role]:
         raise InsufficientRole()
     if request.method == "POST":
         refused = _apply(
