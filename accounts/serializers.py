@@ -81,6 +81,15 @@ class SignUpSerializer(serializers.Serializer):
     email = EmailField(max_length=254)
     password = _password_field()
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    invitationToken = serializers.CharField(
+        max_length=512,
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,
+        help_text="The token of an invitation to this address: the account joins that "
+        "organization, verified, instead of getting one of its own.",
+    )
 
     def validate_email(self, value: str) -> str:
         # The account keeps the address as typed, and mail goes to it. A compatibility

@@ -43,14 +43,29 @@ from audit.models import Action
 from audit.services import audit_record, request_origin
 from lib.ids import available_slug
 from ratelimits.policies import failure_refund, failure_spend, signin_failure_policies
+from tenants.invitations import invitation_for_token, invitation_join, require_address
 from tenants.services import organization_create
 
 logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: str = "") -> User:
-    """Create the user and their default organization, and queue the verification email."""
+def user_sign_up(
+    *,
+    request: HttpRequest,
+    email: str,
+    password: str,
+    full_name: str = "",
+    invitation_token: str = "",
+) -> User:
+    """Create the user and their default organization, and queue the verification email.
+
+    From an invitation (`invitation_token`, for this very address) the account joins the
+    inviting organization instead, already verified: the emailed link proved the address."""
+    invitation = None
+    if invitation_token:
+        invitation = invitation_for_token(invitation_token, lock=True)
+        require_address(invitation, email)
     if User.objects.with_email(email).exists():
         raise EmailTaken()
     for attempt in range(3):
@@ -73,6 +88,16 @@ def user_sign_up(*, request: HttpRequest, email: str, password: str, full_name: 
                 raise EmailTaken() from None
             if attempt == 2:
                 raise
+    if invitation is not None:
+        audit_record(
+            action=Action.SIGNED_UP,
+            actor=user,
+            organization_id=invitation.organization_id,
+            target=user,
+            detail={"invitationId": invitation.pk},
+        )
+        invitation_join(invitation=invitation, user=user, request=request)
+        return user
     membership = organization_create(owner=user, name=f"{full_name or user.handle}'s organization")
     audit_record(
         action=Action.SIGNED_UP, actor=user, organization=membership.organization, target=user
@@ -226,6 +251,9 @@ def user_session_started(*, request: HttpRequest, user: User) -> None:
     # login() keeps the session key when the same user signs in again; a sign-in must always
     # issue a new key so that a key planted or leaked before it is worthless (fixation).
     request.session.cycle_key()
+    # A session that held only an emailed link's token lived no longer than the token; signed
+    # in, it has the usual lifetime.
+    request.session.set_expiry(None)
     audit_record(action=Action.SIGNED_IN, actor=user, target=user)
     devices.remember(request, user)
 

@@ -53,7 +53,7 @@ def authentication_method(request: Request) -> str:
 
 
 class SignUpView(ApiView):
-    """POST /api/auth/sign-up/email {email, password, name}"""
+    """POST /api/auth/sign-up/email {email, password, name, invitationToken?}"""
 
     permission_classes = [AllowAny]
     rate_limits = [("SIGNUP", "ip")]
@@ -68,12 +68,15 @@ class SignUpView(ApiView):
             email=serializer.validated_data["email"],
             password=serializer.validated_data["password"],
             full_name=serializer.validated_data["name"],
+            invitation_token=serializer.validated_data["invitationToken"],
         )
         user.organization_count = 1
-        return envelope(
-            user_data(user),
-            message="Account created. Check your email to verify your address.",
+        message = (
+            "Account created. Check your email to verify your address."
+            if not user.is_verified
+            else "Account created and invitation accepted."
         )
+        return envelope(user_data(user), message=message)
 
 
 class SignInView(ApiView):

@@ -49,6 +49,11 @@ MESSAGES: dict[str, Any] = {
     "EMAIL_TAKEN": _("An account with this email already exists."),
     "LAST_OWNER": _("An organization needs at least one owner: make someone else an owner first."),
     "INVALID_TOKEN": _("This link is invalid, has expired, or has already been used."),
+    "ALREADY_MEMBER": _("This person is already a member of the organization."),
+    "INVITATION_EMAIL_MISMATCH": _(
+        "This invitation was sent to another email address: sign in with that address to "
+        "accept it."
+    ),
     "RATE_LIMITED": _("Too many requests."),
     "SERVICE_UNAVAILABLE": _("A backing service is unavailable."),
     "INTERNAL_ERROR": _("Something went wrong on our end."),
@@ -77,11 +82,13 @@ STATUSES: dict[str, int] = {
     "INSUFFICIENT_ROLE": 403,
     "CROSS_ORIGIN_REQUEST": 403,
     "HTTPS_REQUIRED": 403,
+    "INVITATION_EMAIL_MISMATCH": 403,
     "NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
     "NOT_ACCEPTABLE": 406,
     "EMAIL_TAKEN": 409,
     "LAST_OWNER": 409,
+    "ALREADY_MEMBER": 409,
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "RATE_LIMITED": 429,
@@ -231,6 +238,16 @@ class EmailTaken(ApiError):
 class LastOwner(ApiError):
     status_code = status.HTTP_409_CONFLICT
     code = "LAST_OWNER"
+
+
+class AlreadyMember(ApiError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "ALREADY_MEMBER"
+
+
+class InvitationEmailMismatch(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "INVITATION_EMAIL_MISMATCH"
 
 
 class InvalidToken(ApiError):

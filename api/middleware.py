@@ -4,6 +4,7 @@ writes."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -42,6 +43,15 @@ def api_error(status: int, code: str) -> JsonResponse:
         status=status,
         json_dumps_params={"separators": (",", ":")},
     )
+
+
+# Paths that carry a secret (an invitation link's token): logged and audited without it.
+_SECRET_IN_PATH = re.compile(r"^(/api/invitations/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """`path` as it may be written to a log or an audit event."""
+    return _SECRET_IN_PATH.sub(r"\1{token}", path)
 
 
 def refuses_plain_http(request: HttpRequest) -> bool:
@@ -153,7 +163,7 @@ class ApiRequestGuardMiddleware:
                 "Cross-origin request refused (%s): %r %r",
                 reason,
                 request.method,
-                request.path_info,
+                loggable_path(request.path_info),
             )
             # Anyone can provoke these refusals, so each client network (an IPv6 client by
             # its /64, whose addresses it can walk through at will) leaves at most one event
@@ -167,7 +177,7 @@ class ApiRequestGuardMiddleware:
                 detail={
                     "reason": reason,
                     "origin": request.META.get("HTTP_ORIGIN", "")[:200],
-                    "path": request.path_info[:200],
+                    "path": loggable_path(request.path_info)[:200],
                 },
             )
             return api_error(403, "CROSS_ORIGIN_REQUEST")

@@ -169,6 +169,8 @@ ACCOUNTS = {
     "REQUIRE_EMAIL_VERIFICATION": _bool("REQUIRE_EMAIL_VERIFICATION", False),
     # Lifetime of an email verification link, in seconds.
     "VERIFY_EMAIL_MAX_AGE": _int("VERIFY_EMAIL_MAX_AGE", 24 * 60 * 60, minimum=60),
+    # Lifetime of an invitation to an organization, in seconds (7 days).
+    "INVITATION_MAX_AGE": _int("INVITATION_MAX_AGE", 7 * 24 * 60 * 60, minimum=60),
 }
 # Lifetime of a password reset link, in seconds (Django's token generator reads it). The link
 # is also spent once used: its token signs the password hash it replaces.
@@ -253,6 +255,12 @@ RATELIMITS = {
     "PASSWORD_RESET": _rate("RATELIMIT_PASSWORD_RESET", "10/hour"),  # per IP
     "KEY_CREATE": _rate("RATELIMIT_KEY_CREATE", "60/hour"),  # per user
     "ORGANIZATION_CREATE": _rate("RATELIMIT_ORGANIZATION_CREATE", "20/hour"),  # per user
+    # Invitations sent or re-sent: per inviter, and per organization whoever sends them.
+    "INVITATIONS": _rate("RATELIMIT_INVITATIONS", "20/hour"),
+    "INVITATIONS_ORGANIZATION": _rate("RATELIMIT_INVITATIONS_ORGANIZATION", "100/day"),
+    # Invitation mails to one address, from every organization: apart from EMAIL_RECIPIENT,
+    # so that invitations cannot crowd out a person's reset and verification mails.
+    "INVITATION_RECIPIENT": _rate("RATELIMIT_INVITATION_RECIPIENT", "5/day"),
     # Verification and reset mail to one address (its canonical form), whoever asks for it.
     "EMAIL_RECIPIENT": _rate("RATELIMIT_EMAIL_RECIPIENT", "5/hour"),
     # Failed sign-ins only: per (account, client network), per client network, and per

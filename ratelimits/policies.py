@@ -79,6 +79,19 @@ def consume(request: Request | Any, action: str, *, per: str = "ip") -> None:
     enforce(request, [named_policy(request, action, per)])
 
 
+def consume_for_organization(request: Request | Any, action: str, organization_id: str) -> None:
+    """Spend one of a named action's budget counted per organization, whoever in it spends it
+    (e.g. "INVITATIONS_ORGANIZATION"); RateLimited once it is spent. Called only once the
+    caller was admitted to the organization: an outsider cannot spend a tenant's budget."""
+    policy = Policy(
+        action.lower(),
+        f"organization:{organization_id}",
+        settings.RATELIMITS[action],
+        tag=organization_id,
+    )
+    enforce(request, [policy], headers=False)
+
+
 def account_identity(email: str) -> str:
     """The key that counts for an address in limits and locks: a digest of its canonical form
     (so no look-alike spelling gets a budget of its own, and no address sits in a cache key)."""
@@ -187,13 +200,14 @@ def failure_refund(policies: Sequence[Policy], at: float) -> None:
         release(policies, at=at)
 
 
-def email_recipient_allowed(email: str) -> bool:
-    """Count one verification or reset mail to this address (by its canonical form, whoever
-    asks and from however many networks); False once the address's budget is spent."""
+def email_recipient_allowed(email: str, *, budget: str = "EMAIL_RECIPIENT") -> bool:
+    """Count one verification or reset mail (or, with budget="INVITATION_RECIPIENT", one
+    invitation) to this address, by its canonical form, whoever asks and from however many
+    networks; False once the address's budget is spent."""
     if not settings.RATELIMITS["ENABLED"]:
         return True
     policy = Policy(
-        "email-recipient", account_identity(email), settings.RATELIMITS["EMAIL_RECIPIENT"]
+        budget.lower().replace("_", "-"), account_identity(email), settings.RATELIMITS[budget]
     )
     # Counted in this process while the cache is down: an outage must not open a mail flood.
     outcome = check([policy], local_fallback=True)

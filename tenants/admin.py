@@ -13,7 +13,7 @@ from accounts.admin import count_of
 from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record
-from tenants.models import Membership, Organization, Project
+from tenants.models import Invitation, Membership, Organization, Project
 from tenants.services import membership_remove, membership_role_change
 
 
@@ -114,3 +114,34 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name", "id"]
     raw_id_fields = ["organization", "created_by"]
     readonly_fields = ["id", "created_at", "updated_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Pending invitations, for operators to see. They are sent, re-sent and withdrawn by the
+    organization's owners and admins (with the audit events that go with it), not here."""
+
+    list_display = ["email", "organization", "role", "invited_by", "sent_at", "expires_at"]
+    list_select_related = ["organization", "invited_by"]
+    list_filter = ["role"]
+    search_fields = ["email", "=organization__id", "organization__name"]
+    fields = [
+        "id",
+        "organization",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "sent_at",
+        "expires_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

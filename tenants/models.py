@@ -99,3 +99,45 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Invitation(models.Model):
+    """A pending invitation to join an organization, for one address. It ends when it is
+    accepted, declined or withdrawn (the row is deleted) or when `expires_at` passes.
+
+    No secret is stored: the emailed link carries a token that signs this row's id, address
+    and `sent_at` (tenants/tokens.py), so sending it again (a new `sent_at`) spends the old
+    link, and so does anything that ends the row."""
+
+    id = models.CharField(
+        primary_key=True, max_length=ULID_LENGTH, default=new_ulid, editable=False
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254)
+    # The address's canonical key (accounts/identity.py): one invitation per person, and the
+    # key an account must have to accept it.
+    email_key = models.TextField(editable=False)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email_key"], name="tenants_invitation_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} ({self.role})"

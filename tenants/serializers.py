@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
+from accounts.identity import domain_is_ambiguous, nfkc_changes
 from api.converters import UlidConverter
 from api.envelope import format_datetime
-from api.fields import Timestamp
-from tenants.models import Membership, Project, Role
+from api.fields import EmailField, Timestamp
+from tenants.models import Invitation, Membership, Project, Role
 
 
 class OrganizationSerializer(serializers.Serializer):
@@ -128,3 +130,84 @@ class SubscriptionLimitsSerializer(serializers.Serializer):
 class SubscriptionSerializer(serializers.Serializer):
     plan = serializers.CharField()
     limits = SubscriptionLimitsSerializer()
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = EmailField(max_length=254, help_text="The address to invite.")
+    role = serializers.ChoiceField(
+        choices=Role.choices,
+        default=Role.MEMBER,
+        help_text="The role the person gets on joining: never above the inviter's own.",
+    )
+
+    def validate_email(self, value: str) -> str:
+        # Mail goes to the address as typed, and the account that accepts must have it: a
+        # disguised spelling (fullwidth letters, a Kelvin sign) is refused as at sign-up.
+        if nfkc_changes(value) or domain_is_ambiguous(value):
+            raise serializers.ValidationError(
+                "Type the address in plain characters: it contains look-alike ones.",
+                code="look_alike",
+            )
+        return value
+
+
+class InviterSerializer(serializers.Serializer):
+    userId = serializers.CharField()
+    email = serializers.CharField()
+    fullName = serializers.CharField()
+
+
+class InvitationSerializer(serializers.Serializer):
+    """A pending (or expired, until it is sent again or withdrawn) invitation, as the
+    organization's members see it."""
+
+    id = serializers.CharField()
+    email = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    status = serializers.ChoiceField(choices=["pending", "expired"])
+    inviter = InviterSerializer(allow_null=True)
+    createdAt = Timestamp()
+    sentAt = Timestamp()
+    expiresAt = Timestamp()
+
+
+def invitation_representation(invitation: Invitation) -> dict[str, Any]:
+    inviter = invitation.invited_by
+    return {
+        "id": invitation.id,
+        "email": invitation.email,
+        "role": invitation.role,
+        "status": "pending" if invitation.expires_at > timezone.now() else "expired",
+        "inviter": None
+        if inviter is None
+        else {"userId": inviter.id, "email": inviter.email, "fullName": inviter.full_name},
+        "createdAt": format_datetime(invitation.created_at),
+        "sentAt": format_datetime(invitation.sent_at),
+        "expiresAt": format_datetime(invitation.expires_at),
+    }
+
+
+class NameSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+class InvitationPreviewSerializer(serializers.Serializer):
+    """What anyone holding an invitation link sees: the organization's name, the inviter's
+    name and the role, nothing else."""
+
+    organization = NameSerializer()
+    inviter = NameSerializer(allow_null=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+def invitation_preview(invitation: Invitation) -> dict[str, Any]:
+    inviter = invitation.invited_by
+    return {
+        "organization": {"name": invitation.organization.name},
+        "inviter": None if inviter is None else {"name": inviter.full_name or inviter.handle},
+        "role": invitation.role,
+    }
+
+
+class InvitationWithdrawnSerializer(serializers.Serializer):
+    id = serializers.CharField()

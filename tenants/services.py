@@ -17,6 +17,7 @@ from lib.ids import available_slug
 from tenants.models import (
     ROLE_RANK,
     SLUG_MAX_LENGTH,
+    Invitation,
     Membership,
     Organization,
     Project,
@@ -119,6 +120,7 @@ def membership_role_change(
         current,
         {"role": {"from": previous, "to": role}, "by": by},
     )
+    withdraw_outranked(current, request)
     return current
 
 
@@ -138,6 +140,7 @@ def membership_remove(
         return  # removed meanwhile
     current.delete()
     _member_audit(request, Action.MEMBER_REMOVED, current, {"role": current.role, "by": by})
+    withdraw_outranked(current, request, gone=True)
 
 
 def _member_audit(
@@ -216,7 +219,8 @@ def member_role_set(
         target,
         {"role": {"from": previous, "to": role}, "by": "api"},
     )
-    _notify(target, "member_role_changed", previous=previous)
+    withdraw_outranked(target, request)
+    notify_member(target, "member_role_changed", previous=previous)
     return target
 
 
@@ -229,8 +233,9 @@ def member_remove(*, actor: Membership, user_id: str, request: Any) -> None:
     _require_another_owner(actor.organization_id, target)
     target.delete()
     _member_audit(request, Action.MEMBER_REMOVED, target, {"role": target.role, "by": "api"})
+    withdraw_outranked(target, request, gone=True)
     if target.user_id != actor.user_id:
-        _notify(target, "member_removed")
+        notify_member(target, "member_removed")
 
 
 @transaction.atomic
@@ -240,6 +245,7 @@ def membership_leave(*, membership: Membership, request: Any) -> None:
     _require_another_owner(membership.organization_id, target)
     target.delete()
     _member_audit(request, Action.MEMBER_LEFT, target, {"role": target.role})
+    withdraw_outranked(target, request, gone=True)
 
 
 @transaction.atomic
@@ -253,6 +259,7 @@ def ownership_transfer(*, actor: Membership, user_id: str, request: Any) -> Memb
     target.save(update_fields=["role"])
     current.role = Role.ADMIN
     current.save(update_fields=["role"])
+    withdraw_outranked(current, request)
     audit_record(
         action=Action.OWNERSHIP_TRANSFERRED,
         request=request,
@@ -261,7 +268,7 @@ def ownership_transfer(*, actor: Membership, user_id: str, request: Any) -> Memb
         target=target.user,
         detail={"from": current.user_id, "to": target.user_id},
     )
-    _notify(target, "ownership_received")
+    notify_member(target, "ownership_received")
     return target
 
 
@@ -291,7 +298,38 @@ def organization_delete(*, actor: Membership, request: Any) -> None:
     organization.delete()
 
 
-def _notify(membership: Membership, template: str, **context: Any) -> None:
+def withdraw_outranked(membership: Membership, request: Any, *, gone: bool = False) -> None:
+    """Withdraw the pending invitations `membership`'s person sent that they could not send
+    now: all of them once they are out of the organization, else those above their new role.
+    A removed or demoted admin's invitation must not bring anyone in as an admin."""
+    sent = Invitation.objects.filter(
+        organization_id=membership.organization_id, invited_by_id=membership.user_id
+    )
+    if not gone:
+        sent = sent.filter(
+            role__in=[
+                role for role, rank in ROLE_RANK.items() if rank > ROLE_RANK[membership.role]
+            ]
+        )
+    for invitation in sent.select_for_update(of=("self",)):
+        actor = getattr(request, "user", None)
+        audit_record(
+            action=Action.INVITATION_WITHDRAWN,
+            request=request,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            organization_id=invitation.organization_id,
+            target=invitation,
+            detail={
+                "invitationId": invitation.pk,
+                "email": invitation.email,
+                "role": invitation.role,
+                "reason": "inviter_left" if gone else "inviter_demoted",
+            },
+        )
+        invitation.delete()
+
+
+def notify_member(membership: Membership, template: str, **context: Any) -> None:
     """Tell the member, by email from the background worker, once the change has committed."""
     from tenants.tasks import member_email
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenants import views
+from tenants import invitation_views, views
 
 urlpatterns = [
     path("user/organizations", views.OrganizationListView.as_view(), name="organizations"),
@@ -28,6 +28,36 @@ urlpatterns = [
         "user/organizations/<ulid:organization_id>/transfer-ownership",
         views.OwnershipTransferView.as_view(),
         name="transfer-ownership",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/invitations",
+        invitation_views.InvitationListView.as_view(),
+        name="invitations",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/invitations/<ulid:invitation_id>",
+        invitation_views.InvitationDetailView.as_view(),
+        name="invitation",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/invitations/<ulid:invitation_id>/resend",
+        invitation_views.InvitationResendView.as_view(),
+        name="invitation-resend",
+    ),
+    path(
+        "invitations/<str:token>",
+        invitation_views.InvitationLinkView.as_view(),
+        name="invitation-link",
+    ),
+    path(
+        "invitations/<str:token>/accept",
+        invitation_views.InvitationAcceptView.as_view(),
+        name="invitation-accept",
+    ),
+    path(
+        "invitations/<str:token>/decline",
+        invitation_views.InvitationDeclineView.as_view(),
+        name="invitation-decline",
     ),
     path(
         "user/organizations/<ulid:organization_id>/projects",

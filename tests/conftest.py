@@ -18,13 +18,15 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.identity import canonical_email
 from accounts.models import User
 from apikeys import warm_cache
 from apikeys.models import ApiKey
 from apikeys.services import api_key_issue, api_key_revoke
 from ratelimits import counters as ratelimit
 from ratelimits.counters import Rate
-from tenants.models import Membership, Organization, Project, Role
+from tenants.models import Invitation, Membership, Organization, Project, Role
+from tenants.tokens import make_invitation_token
 
 PASSWORD = "correct-horse-battery-staple"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -117,6 +119,36 @@ def member_factory(db: None, user_factory: Callable[..., User]) -> Callable[...,
         user = user or user_factory()
         Membership.objects.create(user=user, organization=organization, role=role)
         return user
+
+    return make
+
+
+@pytest.fixture
+def invitation_factory(db: None) -> Callable[..., tuple[Invitation, str]]:
+    """An invitation to `email`, sent by `by` (an owner of the organization by default), and
+    the token of its link."""
+
+    def make(
+        organization: Organization,
+        email: str,
+        *,
+        role: str = Role.MEMBER,
+        by: User | None = None,
+        expires_in: int = 7 * 24 * 60 * 60,
+    ) -> tuple[Invitation, str]:
+        if by is None:
+            by = organization.memberships.filter(role=Role.OWNER).first().user
+        now = timezone.now()
+        invitation = Invitation.objects.create(
+            organization=organization,
+            email=email,
+            email_key=canonical_email(email),
+            role=role,
+            invited_by=by,
+            sent_at=now,
+            expires_at=now + timedelta(seconds=expires_in),
+        )
+        return invitation, make_invitation_token(invitation)
 
     return make
 

@@ -54,6 +54,11 @@ def add_audit_event(make: SimpleNamespace, n: int) -> None:
     )
 
 
+def add_invitation(make: SimpleNamespace, n: int) -> None:
+    organization = make.org()
+    make.invitation(organization, f"guest{n}@example.com", by=organization.memberships.get().user)
+
+
 CHANGELISTS = [
     # session, operator, the count of all users and of those shown, the page (organization
     # and key counts as subqueries)
@@ -67,6 +72,11 @@ CHANGELISTS = [
     # session, operator, the organization filter's choices, the count of all keys and of those
     # shown, the page (owner and organization joined)
     pytest.param(Changelist("admin:apikeys_apikey_changelist", add_api_key, 6), id="api-keys"),
+    # session, operator, the count of all invitations and of those shown, the page
+    # (organization and inviter joined)
+    pytest.param(
+        Changelist("admin:tenants_invitation_changelist", add_invitation, 5), id="invitations"
+    ),
     # session, operator, the organization filter's choices, the count of all events and of
     # those shown, the page (actor, key and organization joined), and the date hierarchy's
     # first and last dates and its days
@@ -83,11 +93,16 @@ def test_the_changelist_runs_the_same_queries_for_5_and_40_rows(
     org_factory,
     member_factory,
     api_key_factory,
+    invitation_factory,
     django_assert_num_queries,
     changelist,
 ):
     make = SimpleNamespace(
-        user=user_factory, org=org_factory, member=member_factory, api_key=api_key_factory
+        user=user_factory,
+        org=org_factory,
+        member=member_factory,
+        api_key=api_key_factory,
+        invitation=invitation_factory,
     )
     url = reverse(changelist.url_name)
     added = 0

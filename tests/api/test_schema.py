@@ -36,7 +36,7 @@ def api_routes() -> dict[str, type]:
                 walk(pattern.url_patterns, prefix + text)
             elif isinstance(pattern, URLPattern) and prefix.startswith("api/"):
                 path = re.sub(
-                    r"<ulid:(\w+)>",
+                    r"<(?:ulid|str):(\w+)>",
                     lambda m: "{" + re.sub(r"_(\w)", lambda c: c.group(1).upper(), m[1]) + "}",
                     "/" + prefix + text,
                 )
