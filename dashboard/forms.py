@@ -19,8 +19,12 @@ from accounts.serializers import (
 from api.errors import NON_FIELD
 from apikeys import conf
 from apikeys.serializers import ApiKeyCreateSerializer
-from tenants.models import Membership
-from tenants.serializers import OrganizationInputSerializer, ProjectSerializer
+from tenants.models import Membership, Role
+from tenants.serializers import (
+    InvitationCreateSerializer,
+    OrganizationInputSerializer,
+    ProjectSerializer,
+)
 
 DAY = 24 * 60 * 60
 
@@ -102,6 +106,18 @@ class SignUpForm(SerializerForm):
         return {**cleaned, "name": cleaned.get("name") or ""}
 
 
+class InvitationForm(SerializerForm):
+    serializer_class = InvitationCreateSerializer
+
+    email = _email_field()
+    role = forms.ChoiceField(label="Role")
+
+    def __init__(self, *args: Any, roles: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = roles
+        self.fields["role"].initial = Role.MEMBER
+
+
 class SignInForm(SerializerForm):
     serializer_class = SignInSerializer
 
@@ -181,15 +197,35 @@ def presets() -> dict[str, list[str]]:
     }
 
 
+# `*` and `admin` grant exactly the same thing, everything (access.scopes.FULL_ACCESS), but the
+# catalogue's descriptions read as two kinds of "Full access". The form tells them apart by
+# saying what each is.
+FULL_ACCESS_DESCRIPTIONS = {
+    "*": "Everything: every scope of every resource, administration included.",
+    "admin": "The same as *, under the name some tools expect: everything.",
+}
+
+
+def _form_catalogue() -> list[dict[str, str]]:
+    """The scope catalogue with the descriptions the form shows."""
+    return [
+        {
+            **entry,
+            "description": FULL_ACCESS_DESCRIPTIONS.get(entry["scope"], entry["description"]),
+        }
+        for entry in scopes.catalogue()
+    ]
+
+
 def scope_choices() -> list[tuple[str, str]]:
-    return [(entry["scope"], entry["description"]) for entry in scopes.catalogue()]
+    return [(entry["scope"], entry["description"]) for entry in _form_catalogue()]
 
 
 def scope_groups() -> list[dict[str, Any]]:
     """The catalogue grouped for the form: one group per resource (its `resource:*`
     included), then the wildcards that span every resource."""
     groups: dict[str, list[dict[str, str]]] = {}
-    for entry in scopes.catalogue():
+    for entry in _form_catalogue():
         groups.setdefault(entry["resource"], []).append(entry)
     wildcards = groups.pop("*", [])
     named = [
@@ -215,8 +251,9 @@ class ApiKeyCreateForm(SerializerForm):
     )
     expiry = forms.ChoiceField(label="Expiration", widget=forms.RadioSelect, initial="30")
     expiry_date = forms.DateField(
-        label="Expiration date",
+        label="Expires on",
         required=False,
+        help_text="The key works until the end of this day (UTC).",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     organization = forms.ChoiceField(label="Organization", required=False)

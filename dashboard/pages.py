@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from access.gate import membership_of
@@ -90,7 +90,7 @@ def signed_in(view: View) -> View:
                 enforce(request, [Policy("user", request.user.pk, settings.RATELIMITS["USER"])])
             except RateLimited as exc:
                 response = error_page(
-                    request, 429, f"Too many requests. Please wait {_duration(exc.wait)}."
+                    request, 429, f"Too many requests. Please wait {duration(exc.wait)}."
                 )
                 response["Retry-After"] = str(max(1, int(exc.wait)))
                 return response
@@ -122,6 +122,21 @@ def organization_page(scope: str) -> Callable[[View], View]:
     return decorator
 
 
+def token_to_session(
+    request: HttpRequest, name: str, token: str, target: str, lifetime: int
+) -> HttpResponse:
+    """Move a token from an emailed link into the session and send the browser on to `target`,
+    a URL without it: the token then appears in no later access-log line, Referer or history."""
+    if not request.user.is_authenticated:
+        # A new session key, so a session planted before the link was opened cannot share the
+        # token; and a session holding only a token lives no longer than the token does
+        # (signing in gives it the usual lifetime again).
+        request.session.cycle_key()
+        request.session.set_expiry(lifetime)
+    request.session[name] = token[:512]
+    return redirect(target)
+
+
 def form_status(form: Any) -> int:
     """400 for a form sent back with errors, as the API answers the same input."""
     return 400 if form.errors else 200
@@ -139,15 +154,13 @@ def too_many(
     exc: RateLimited,
 ) -> HttpResponse:
     """The form again, with a friendly 429 message and Retry-After."""
-    context["rate_limited"] = (
-        f"Too many attempts. Please wait {_duration(exc.wait)} and try again."
-    )
+    context["rate_limited"] = f"Too many attempts. Please wait {duration(exc.wait)} and try again."
     response = render(request, template, context, status=429)
     response["Retry-After"] = str(max(1, int(exc.wait)))
     return response
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = max(1, int(seconds + 0.999))
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"

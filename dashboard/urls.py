@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import accounts, keys, organizations
+from dashboard.views import accounts, invitations, keys, organizations
 
 app_name = "dashboard"
 
@@ -26,7 +26,10 @@ urlpatterns = [
         name="password-reset-confirm",
     ),
     path("settings/password", accounts.password_change, name="password-change"),
+    path("invitation", invitations.invitation, name="invitation"),
+    path("invitations/<str:token>", invitations.invitation_link, name="invitation-link"),
     path("dashboard", organizations.home, name="home"),
+    path("organizations/new", organizations.organization_create, name="organization-create"),
     path(
         "organizations/<ulid:organization_id>/projects",
         organizations.projects,
@@ -61,6 +64,21 @@ urlpatterns = [
         "organizations/<ulid:organization_id>/members/<ulid:user_id>/transfer",
         organizations.member_transfer,
         name="member-transfer",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/invitations",
+        invitations.invite,
+        name="invite",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/invitations/<ulid:invitation_id>/resend",
+        invitations.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/invitations/<ulid:invitation_id>/withdraw",
+        invitations.invitation_withdraw,
+        name="invitation-withdraw",
     ),
     path("organizations/<ulid:organization_id>/leave", organizations.leave, name="leave"),
     path(

@@ -19,6 +19,7 @@ from api.errors import (
     EmailTaken,
     InvalidPassword,
     InvalidToken,
+    InvitationEmailMismatch,
     RateLimited,
 )
 from dashboard.forms import (
@@ -28,7 +29,13 @@ from dashboard.forms import (
     SignInForm,
     SignUpForm,
 )
-from dashboard.pages import form_status, page, posted, signed_in, too_many
+from dashboard.pages import form_status, page, posted, signed_in, token_to_session, too_many
+from dashboard.views.invitations import (
+    INVITATION_TOKEN_KEY,
+    joined,
+    pending_invitation,
+    same_address,
+)
 from ratelimits.policies import consume
 
 
@@ -52,19 +59,32 @@ def landing(request: HttpRequest) -> HttpResponse:
 def sign_up(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard:home")
-    form = SignUpForm(posted(request))
-    context = {"form": form}
+    # Coming from an invitation link: the invited address is prefilled, and the new account
+    # joins that organization, verified, instead of getting one of its own.
+    pending = pending_invitation(request)
+    initial = {"email": pending[1].email} if pending else {}
+    form = SignUpForm(posted(request), initial=initial)
+    context = {"form": form, "invitation": pending[1] if pending else None}
     if request.method == "POST":
         try:
             consume(request, "SIGNUP")
             if form.is_valid():
                 data = form.validated_data
+                if pending and not same_address(pending[1], data["email"]):
+                    # Another address: an ordinary sign-up, and the invitation is left for
+                    # whoever it was sent to (a link someone else sent cannot steer this one).
+                    request.session.pop(INVITATION_TOKEN_KEY, None)
+                    pending = None
                 user = services.user_sign_up(
                     request=request,
                     email=data["email"],
                     password=data["password"],
                     full_name=data["name"],
+                    invitation_token=pending[0] if pending else "",
                 )
+                if pending:
+                    services.user_session_start(request=request, user=user)
+                    return joined(request, user.memberships.select_related("organization").get())
                 if settings.ACCOUNTS["REQUIRE_EMAIL_VERIFICATION"]:
                     messages.success(
                         request,
@@ -82,7 +102,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
                 return redirect("dashboard:home")
         except RateLimited as exc:
             return too_many(request, "dashboard/sign_up.html", context, exc)
-        except EmailTaken as exc:
+        except (EmailTaken, InvitationEmailMismatch) as exc:
             form.add_error("email", str(exc.detail))
         except ApiError as exc:
             form.add_error(None, str(exc.detail))
@@ -95,8 +115,14 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
     if request.user.is_authenticated and request.method == "GET":
         return redirect(next_url)
-    form = SignInForm(posted(request), initial={"email": request.GET.get("email", "")})
-    context = {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    pending = pending_invitation(request)
+    email = request.GET.get("email", "") or (pending[1].email if pending else "")
+    form = SignInForm(posted(request), initial={"email": email})
+    context = {
+        "form": form,
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "invitation": pending[1] if pending else None,
+    }
     if request.method == "POST":
         try:
             consume(request, "SIGNIN")
@@ -174,22 +200,10 @@ VERIFY_TOKEN_KEY = "dashboard:verify-token"  # noqa: S105 - a session key name
 RESET_TOKEN_KEY = "dashboard:reset-token"  # noqa: S105 - a session key name
 
 
-def _token_to_session(
-    request: HttpRequest, name: str, token: str, target: str, lifetime: int
-) -> HttpResponse:
-    if not request.user.is_authenticated:
-        # A new session key, so a session planted before the link was opened cannot share the
-        # token; and a session holding only a token lives no longer than the token does.
-        request.session.cycle_key()
-        request.session.set_expiry(lifetime)
-    request.session[name] = token[:512]
-    return redirect(target)
-
-
 @never_cache
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link: changes nothing (mail scanners open links), only moves the token."""
-    return _token_to_session(
+    return token_to_session(
         request,
         VERIFY_TOKEN_KEY,
         token,
@@ -242,7 +256,7 @@ def verify_email_choice(request: HttpRequest) -> HttpResponse:
 @never_cache
 def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed reset link: only moves the token into the session."""
-    return _token_to_session(
+    return token_to_session(
         request,
         RESET_TOKEN_KEY,
         token,

@@ -4,26 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from access.roles import require_role, role_allows
-from api.errors import InsufficientRole, LastOwner
-from dashboard.forms import OrganizationDeleteForm, OrganizationForm, ProjectForm
+from api.errors import InsufficientRole, LastOwner, RateLimited
+from dashboard.forms import (
+    InvitationForm,
+    OrganizationDeleteForm,
+    OrganizationForm,
+    ProjectForm,
+)
 from dashboard.pages import (
     CURRENT_ORGANIZATION,
     current_membership,
+    duration,
     form_status,
     memberships_of,
     organization_page,
     posted,
     signed_in,
+    too_many,
 )
+from ratelimits.policies import consume
 from tenants import services
-from tenants.models import ROLE_RANK, Membership, Project, Role
+from tenants.models import ROLE_RANK, Invitation, Membership, Project, Role
 
 PAGE_SIZE = 25
 
@@ -43,6 +53,25 @@ def home(request: HttpRequest) -> HttpResponse:
     if current is None:
         return render(request, "dashboard/no_organization.html")
     return redirect("dashboard:projects", organization_id=current.organization_id)
+
+
+@signed_in
+def organization_create(request: HttpRequest) -> HttpResponse:
+    """A new organization, with the signed-in person as its owner (the switcher's last entry)."""
+    form = OrganizationForm(posted(request))
+    context = {"form": form}
+    if request.method == "POST":
+        try:
+            consume(request, "ORGANIZATION_CREATE", per="user")
+        except RateLimited as exc:
+            return too_many(request, "dashboard/organization_create.html", context, exc)
+        if form.is_valid():
+            created = services.organization_create(
+                owner=request.user, name=form.validated_data["name"]
+            )
+            messages.success(request, f"Organization “{created.organization.name}” created.")
+            return redirect("dashboard:projects", organization_id=created.organization_id)
+    return render(request, "dashboard/organization_create.html", context, status=form_status(form))
 
 
 @organization_page("projects:read")
@@ -145,23 +174,78 @@ def _apply(request: HttpRequest, membership: Membership, change: Any, done: str)
 
 @organization_page("members:read")
 def members(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return render_members(request, membership)
+
+
+def lifetime(seconds: int) -> str:
+    """A link's lifetime in words, in the largest whole unit: "7 days", "12 hours"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
+def roles_up_to(role: str) -> list[tuple[str, str]]:
+    """The roles someone with `role` may give (their own and below), for a select."""
+    return [(value, label) for value, label in Role.choices if ROLE_RANK[value] <= ROLE_RANK[role]]
+
+
+def render_members(
+    request: HttpRequest,
+    membership: Membership,
+    invite_form: InvitationForm | None = None,
+    limited: RateLimited | None = None,
+) -> HttpResponse:
+    """The Members page: members, pending invitations and (for owners and admins) the invite
+    form, sent back with its errors when `invite_form` is given."""
     listing = Membership.objects.filter(organization_id=membership.organization_id).select_related(
         "user"
     )
     page_obj = _page(request, listing)
     rank = ROLE_RANK[membership.role]
     may_manage = role_allows(membership.role, "members:write")
+    owners = Membership.objects.filter(
+        organization_id=membership.organization_id, role=Role.OWNER
+    ).count()
     for member in page_obj:
-        member.manageable = may_manage and ROLE_RANK[member.role] <= rank
+        # The only owner can be neither demoted nor removed: no control offers it.
+        sole_owner = member.role == Role.OWNER and owners == 1
+        member.manageable = may_manage and ROLE_RANK[member.role] <= rank and not sole_owner
         member.transferable = (
             membership.role == Role.OWNER and member.user_id != membership.user_id
         )
+    pending = list(
+        Invitation.objects.filter(organization_id=membership.organization_id).select_related(
+            "invited_by"
+        )
+    )
+    now = timezone.now()
+    for invitation in pending:
+        invitation.manageable = may_manage and ROLE_RANK[invitation.role] <= rank
+        invitation.expired = invitation.expires_at <= now
+    roles = roles_up_to(membership.role)
     context = {
         **_organization_context(membership),
         "page_obj": page_obj,
-        "roles": [(value, label) for value, label in Role.choices if ROLE_RANK[value] <= rank],
+        "roles": roles,
+        "may_invite": may_manage,
+        "invitations": pending,
+        "invite_form": invite_form or InvitationForm(roles=roles),
+        "invitation_lifetime": lifetime(settings.ACCOUNTS["INVITATION_MAX_AGE"]),
     }
-    return render(request, "dashboard/members.html", context)
+    status = 200
+    if limited is not None:
+        status = 429
+        context["rate_limited"] = (
+            f"Too many invitations sent. Please wait {duration(limited.wait)} and try again."
+        )
+    elif invite_form is not None and invite_form.errors:
+        status = 400
+    response = render(request, "dashboard/members.html", context, status=status)
+    if limited is not None:
+        response["Retry-After"] = str(max(1, int(limited.wait)))
+    return response
 
 
 @organization_page("members:write")

@@ -233,9 +233,10 @@ def test_an_unknown_organization_is_refused_like_a_foreign_one(browser, crew, na
 
 # --- The members list --------------------------------------------------------------------
 
-# (viewer, the rows with a role form and a Remove link, the roles that form offers)
+# (viewer, the rows with a role form and a Remove link, the roles that form offers). The only
+# owner's row has neither: they can be neither demoted nor removed.
 MANAGES = [
-    ("owner", {"owner", "admin", "admin2", "member", "member2"}, {"owner", "admin", "member"}),
+    ("owner", {"admin", "admin2", "member", "member2"}, {"owner", "admin", "member"}),
     ("admin", {"admin", "admin2", "member", "member2"}, {"admin", "member"}),
     ("member", set(), set()),
 ]
@@ -262,6 +263,24 @@ def test_the_members_page_offers_each_viewer_what_they_may_manage(
         else:
             assert options is None, who
             assert not links_to(row, remove), who
+
+
+def test_with_a_second_owner_an_owner_may_manage_both_owners(browser, crew, member_factory):
+    second = member_factory(crew["organization"], role="owner")
+
+    response = browser(crew["owner"]).get(org_url("members", crew))
+
+    assert response.status_code == 200
+    by_email = rows(response)
+    crew = {**crew, "owner2": second}
+    for who in ("owner", "owner2"):
+        row = by_email[crew[who].email]
+        assert role_options(row, member_url("member-role", crew, who)) == {
+            "owner",
+            "admin",
+            "member",
+        }
+        assert links_to(row, member_url("member-remove", crew, who))
 
 
 @pytest.mark.parametrize("viewer", ["admin", "member"])

@@ -610,20 +610,25 @@ def test_the_projects_page_has_a_fixed_query_budget(
 
 
 def test_the_members_page_has_a_fixed_query_budget(
-    browser, team, member_factory, django_assert_max_num_queries
+    browser, team, member_factory, invitation_factory, django_assert_max_num_queries
 ):
     for _ in range(30):
         member_factory(team["organization"])
+    for n in range(5):
+        invitation_factory(team["organization"], f"guest{n}@example.com", by=team["admin"])
     client = browser(team["member"])
     url = page_url("members", team["organization"].pk)
 
     # 1 session, 2 user, 3 membership joined to its organization, 4 paginator count,
-    # 5 the page of memberships joined to their users, 6 the switcher's memberships,
-    # and on the first visit only, the session saved: 7 savepoint, 8 update, 9 release.
-    with django_assert_max_num_queries(9):
+    # 5 the page of memberships joined to their users, 6 the count of owners, 7 the
+    # invitations joined to their inviters, 8 the switcher's memberships, and on the first
+    # visit only, the session saved: 9 savepoint, 10 update, 11 release.
+    with django_assert_max_num_queries(11):
         first = client.get(url)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         again = client.get(url)
 
     assert first.status_code == again.status_code == 200
-    assert html(again).count('<span class="badge role">') == 25
+    # 25 members on the page, and the 5 invitations.
+    assert html(again).count('<span class="badge role">') == 30
+    assert html(again).count("@example.com") >= 25 + 5
