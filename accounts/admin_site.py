@@ -44,6 +44,8 @@ class AdminSignInForm(AdminAuthenticationForm):
 
 class AdminSite(admin.AdminSite):
     login_form = AdminSignInForm
+    site_header = "Latchkey administration"
+    site_title = "Latchkey administration"
 
     def password_change(
         self, request: HttpRequest, extra_context: dict | None = None

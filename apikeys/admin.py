@@ -107,8 +107,11 @@ class ScopeFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    # Status next to the name: the changelist is wider than most screens (it scrolls inside
+    # its box), and whether a key still works is what an operator looks for first.
     list_display = [
         "name",
+        "key_status",
         "owner_email",
         "organization",
         "start",
@@ -116,7 +119,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "created_at",
         "expires_at",
         "last_used_at",
-        "key_status",
     ]
     list_select_related = ["user", "organization"]
     list_filter = [StatusFilter, ("organization", admin.RelatedOnlyFieldListFilter), ScopeFilter]

@@ -33,6 +33,9 @@ PAGE_SIZE = 25
 FORM_TOKENS = "dashboard:key-form-tokens"
 MAX_FORM_TOKENS = 10
 SPENT_TOKEN_TTL = 24 * 60 * 60  # longer than a form is likely to stay open
+# The list hides revoked keys unless asked: ?revoked=show.
+REVOKED_PARAM = "revoked"
+REVOKED_SHOWN = "show"
 KEY_ID = re.compile(r"ak_[0-9A-Za-z]{26}")
 # The answer while the cache is down: nothing can tell this post from a second one sent at the
 # same moment, so no key is issued rather than perhaps two.
@@ -72,9 +75,20 @@ def _spend_form_token(request: HttpRequest, token: str) -> bool:
 
 @signed_in
 def api_keys(request: HttpRequest) -> HttpResponse:
-    keys = ApiKey.objects.owned_by(request.user).select_related("organization")
-    page_obj = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "dashboard/api_keys.html", {"page_obj": page_obj})
+    """The person's keys, newest first: those in use (active or expired), and with
+    `?revoked=show` the revoked ones too."""
+    show_revoked = request.GET.get(REVOKED_PARAM) == REVOKED_SHOWN
+    owned = ApiKey.objects.owned_by(request.user)
+    keys = owned if show_revoked else owned.filter(revoked_at__isnull=True)
+    page_obj = Paginator(keys.select_related("organization"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page_obj": page_obj, "show_revoked": show_revoked}
+    if not show_revoked and not page_obj.object_list:
+        # An empty list says whether it is empty only because revoked keys are hidden; the
+        # query runs for an empty page alone, so a full list keeps its fixed budget.
+        context["revoked_hidden"] = owned.filter(revoked_at__isnull=False).exists()
+    return render(request, "dashboard/api_keys.html", context)
 
 
 def _form_context(form: ApiKeyCreateForm) -> dict[str, object]:
@@ -188,5 +202,6 @@ def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     if request.method == "POST":
         services.api_key_revoke(key=key, revoked_by=request.user)
         messages.success(request, f"“{key.name}” is revoked. It stops working immediately.")
-        return redirect("dashboard:api-keys")
+        # Back to the list with revoked keys shown, so the key is seen revoked, with its date.
+        return redirect(f"{reverse('dashboard:api-keys')}?{REVOKED_PARAM}={REVOKED_SHOWN}")
     return render(request, "dashboard/api_key_revoke.html", {"key": key})

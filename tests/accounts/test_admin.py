@@ -352,6 +352,23 @@ def test_the_admin_sign_in_form_asks_for_the_email(user_factory):
     assert "Please enter the correct email address and password" in wrong.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("url", "signed_in"),
+    [(reverse("admin:login"), False), (reverse("admin:index"), True), (USERS, True)],
+    ids=["sign-in", "index", "users"],
+)
+def test_the_admin_is_latchkeys_with_its_favicon(admin_client, url, signed_in):
+    response = (admin_client if signed_in else Client()).get(url)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert '<div id="site-name"><a href="/admin/">Latchkey administration</a></div>' in body
+    assert "| Latchkey administration</title>" in body
+    assert "Django administration" not in body
+    assert "Django site admin" not in body
+    assert '<link rel="icon" href="/static/dashboard/favicon.svg" type="image/svg+xml">' in body
+
+
 # --- Organizations --------------------------------------------------------------------------
 
 

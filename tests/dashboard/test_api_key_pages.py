@@ -23,7 +23,7 @@ from accounts.models import User
 from apikeys.models import ApiKey
 from apikeys.services import api_key_revoke
 from audit.models import AuditEvent
-from dashboard.forms import ApiKeyCreateForm
+from dashboard.forms import FULL_ACCESS_DESCRIPTIONS, ApiKeyCreateForm
 from ratelimits.counters import Rate
 
 pytestmark = pytest.mark.django_db
@@ -245,8 +245,9 @@ def test_each_key_has_its_status_badge_and_revoked_keys_no_revoke_button(
     ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - DAY)
     revoked, _ = api_key_factory(user=owner, name="Gone")
     api_key_revoke(key=revoked, revoked_by=owner)
+    revoked.refresh_from_db()
 
-    response = client.get(LIST_URL)
+    response = client.get(LIST_URL, {"revoked": "show"})
 
     assert response.status_code == 200
     for key, status in [(active, "Active"), (expired, "Expired"), (revoked, "Revoked")]:
@@ -255,6 +256,56 @@ def test_each_key_has_its_status_badge_and_revoked_keys_no_revoke_button(
         has_button = f'aria-label="Revoke {key.name}">Revoke</a>' in shown
         assert has_button == (status != "Revoked")
     assert revoke_url(revoked) not in html(response)
+    # The revoked key says when: the badge, then "on <date>".
+    assert re.search(
+        rf'<span class="badge revoked">Revoked</span><div class="subtle nowrap">on '
+        rf'<time datetime="{re.escape(revoked.revoked_at.isoformat())}"[^>]*>'
+        rf"{revoked.revoked_at:%-d %b %Y}</time></div>",
+        row(response, revoked),
+    ), row(response, revoked)
+    assert '<div class="subtle nowrap">on ' not in row(response, active)
+
+
+def test_revoked_keys_are_hidden_until_asked_for(client, owner, api_key_factory):
+    active, _ = api_key_factory(user=owner, name="Fresh")
+    revoked, _ = api_key_factory(user=owner, name="Gone")
+    api_key_revoke(key=revoked, revoked_by=owner)
+
+    hidden = client.get(LIST_URL)
+    shown = client.get(LIST_URL, {"revoked": "show"})
+    junk = client.get(LIST_URL, {"revoked": "junk"})
+
+    assert hidden.status_code == shown.status_code == junk.status_code == 200
+    assert re.findall(r'data-key-id="([^"]+)"', html(hidden)) == [active.pk]
+    assert "Gone" not in html(hidden)
+    assert '<a href="?revoked=show">Show revoked keys</a>' in html(hidden)
+    assert re.findall(r'data-key-id="([^"]+)"', html(shown)) == [revoked.pk, active.pk]
+    assert f'<a href="{LIST_URL}">Hide revoked keys</a>' in html(shown)
+    assert "Show revoked keys" not in html(shown)
+    assert re.findall(r'data-key-id="([^"]+)"', html(junk)) == [active.pk]
+
+
+def test_a_list_of_revoked_keys_only_says_they_are_hidden(client, owner, api_key_factory):
+    key, _ = api_key_factory(user=owner, name="Gone")
+    api_key_revoke(key=key, revoked_by=owner)
+
+    hidden = client.get(LIST_URL)
+    shown = client.get(LIST_URL, {"revoked": "show"})
+
+    assert hidden.status_code == shown.status_code == 200
+    assert "every key you made is revoked" in html(hidden)
+    assert "You have no API keys yet." not in html(hidden)
+    assert '<a href="?revoked=show">Show revoked keys</a>' in html(hidden)
+    assert "data-key-id" not in html(hidden)
+    assert f'data-key-id="{key.pk}"' in html(shown)
+
+
+def test_an_empty_list_offers_no_revoked_keys_to_show(client):
+    response = client.get(LIST_URL)
+
+    assert response.status_code == 200
+    assert "You have no API keys yet." in html(response)
+    assert "revoked" not in html(response)
 
 
 def test_the_list_never_shows_key_material(client, owner, api_key_factory):
@@ -281,6 +332,25 @@ def test_the_list_is_paginated(client, owner, api_key_factory):
     assert html(second).count("data-key-id=") == 5
     assert "Page 2 of 2" in html(second)
     assert html(junk).count("data-key-id=") == 25
+
+
+def test_the_pages_of_the_list_keep_revoked_keys_shown(client, owner, api_key_factory):
+    for n in range(30):
+        key, _ = api_key_factory(user=owner, name=f"Key {n:02}")
+        if n < 10:
+            api_key_revoke(key=key, revoked_by=owner)
+
+    hidden = client.get(LIST_URL)
+    shown = client.get(LIST_URL, {"revoked": "show"})
+    second = client.get(LIST_URL, {"revoked": "show", "page": 2})
+
+    assert hidden.status_code == shown.status_code == second.status_code == 200
+    assert 'aria-label="Pages"' not in html(hidden)  # 20 keys in use: one page, no links
+    assert html(hidden).count("data-key-id=") == 20
+    assert "Page 1 of 2" in html(shown)
+    assert '<a href="?revoked=show&amp;page=2">Next →</a>' in html(shown)
+    assert html(second).count("data-key-id=") == 5
+    assert '<a href="?revoked=show&amp;page=1">← Previous</a>' in html(second)
 
 
 def test_the_list_has_a_fixed_query_budget(
@@ -341,12 +411,49 @@ def test_the_form_offers_every_scope_grouped_by_resource(client):
         resource = entry["resource"]
         name = "Every resource" if resource == "*" else resource.replace("-", " ").capitalize()
         expected.setdefault(name, []).append(entry["scope"])
-        assert escape(entry["description"]) in body, entry
+        if entry["scope"] not in FULL_ACCESS_DESCRIPTIONS:
+            assert escape(entry["description"]) in body, entry
     assert list(groups) == list(expected)
     for name, members in expected.items():
         assert re.findall(r'name="scopes" value="([^"]+)"', groups[name]) == members
     assert {"User", "Projects", "Api keys", "Every resource"} <= set(groups)
     assert checked_scopes(response) == set()
+
+
+def test_the_two_full_access_scopes_are_told_apart(client):
+    response = client.get(CREATE_URL)
+
+    assert response.status_code == 200
+    described = dict(
+        re.findall(
+            r'<code>([^<]+)</code><span class="description" id="[^"]+">([^<]+)</span>',
+            html(response),
+        )
+    )
+    assert described["*"] == (
+        "Everything: every scope of every resource, administration included."
+    )
+    assert described["admin"] == "The same as *, under the name some tools expect: everything."
+    # Neither claims to be less than the other: both grant everything.
+    assert scopes.scope_grants(["*"], "members:write")
+    assert scopes.scope_grants(["admin"], "members:write")
+
+
+def test_the_custom_date_is_labelled_and_explained(client):
+    response = client.get(CREATE_URL)
+
+    assert response.status_code == 200
+    body = html(response)
+    assert '<label for="id_expiry_date">Expires on</label>' in body
+    assert (
+        '<p class="help" id="id_expiry_date_helptext">The key works until the end of this day '
+        "(UTC).</p>"
+    ) in body
+    date_input = re.search(r'<input type="date" name="expiry_date"[^>]*>', body).group(0)
+    assert 'aria-describedby="id_expiry_date_helptext"' in date_input
+    assert "(with" not in body
+    # Shown without JavaScript; latchkey.js hides it unless "Custom date" is chosen.
+    assert '<div class="field date-field" id="custom-date">' in body
 
 
 def test_the_form_offers_presets_expiries_and_the_users_organizations(
@@ -749,11 +856,12 @@ def test_revoking_a_key_stops_it_at_once(client, owner, api_key_factory, key_cli
     response = client.post(revoke_url(key))
 
     assert response.status_code == 302
-    assert response["Location"] == LIST_URL
+    # Back to the list with revoked keys shown: the key is seen revoked.
+    assert response["Location"] == f"{LIST_URL}?revoked=show"
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert key.revoked_by == owner
-    listing = client.get(LIST_URL)
+    listing = client.get(response["Location"])
     assert "“Deploys” is revoked. It stops working immediately." in html(listing)
     assert '<span class="badge revoked">Revoked</span>' in row(listing, key)
     refused = key_client(raw).get(ME_URL)

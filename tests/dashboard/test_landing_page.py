@@ -32,3 +32,16 @@ def test_landing_sends_a_signed_in_user_to_their_dashboard(jane_client, org_fact
     assert 'action="/sign-out"' in page
     assert EMAIL in page
     assert "Create an account" not in page
+
+
+def test_the_pages_carry_the_favicon(client):
+    landing = client.get(LANDING)
+    icon = client.get("/static/dashboard/favicon.svg")
+
+    assert landing.status_code == 200
+    assert '<link rel="icon" href="/static/dashboard/favicon.svg" type="image/svg+xml">' in (
+        page_html(landing)
+    )
+    assert icon.status_code == 200
+    assert icon["Content-Type"] == "image/svg+xml"
+    assert b"<svg" in b"".join(icon.streaming_content)

@@ -5,6 +5,7 @@
   "use strict";
 
   // Create an API key: the presets tick boxes at once, "No expiration" shows its warning,
+  // the date box shows only with "Custom date" (without JavaScript both are always shown),
   // and the create button is disabled once pressed (the server refuses a resent form too).
   function keyForm(form) {
     form.querySelectorAll("button[name=preset]").forEach(function (button) {
@@ -17,16 +18,17 @@
       });
     });
     var warning = document.getElementById("never-warning");
+    var customDate = document.getElementById("custom-date");
     function sync() {
       var chosen = form.querySelector("input[name=expiry]:checked");
-      warning.hidden = !chosen || chosen.value !== "never";
+      var expiry = chosen ? chosen.value : "";
+      if (warning) warning.hidden = expiry !== "never";
+      if (customDate) customDate.hidden = expiry !== "custom";
     }
-    if (warning) {
-      form.querySelectorAll("input[name=expiry]").forEach(function (radio) {
-        radio.addEventListener("change", sync);
-      });
-      sync();
-    }
+    form.querySelectorAll("input[name=expiry]").forEach(function (radio) {
+      radio.addEventListener("change", sync);
+    });
+    sync();
     form.addEventListener("submit", function (event) {
       if (event.submitter && event.submitter.name === "preset") return;
       var create = document.getElementById("create-key");
