@@ -84,6 +84,7 @@ class Site:
     member: User
     project: Project
     key: ApiKey
+    invitation_token: str
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,20 @@ PAGES = {
     "password-change": Page("owner", lambda s: reverse("dashboard:password-change")),
     "sign-out": Page("owner", lambda s: reverse("dashboard:sign-out")),
     "no-organization": Page("loner", lambda s: reverse("dashboard:home")),
+    # The emailed link, which goes on to /invitation: signed out, and as another address.
+    "invitation": Page(
+        None, lambda s: reverse("dashboard:invitation-link", args=[s.invitation_token])
+    ),
+    "invitation-other-address": Page(
+        "loner", lambda s: reverse("dashboard:invitation-link", args=[s.invitation_token])
+    ),
 }
 
 
 @pytest.fixture
-def site(user_factory, org_factory, member_factory, project_factory, api_key_factory) -> Site:
+def site(
+    user_factory, org_factory, member_factory, project_factory, api_key_factory, invitation_factory
+) -> Site:
     owner = user_factory(
         email="grace.brewster.hopper@northwind-traders.example.com",
         full_name="Grace Brewster Murray Hopper",
@@ -165,6 +175,12 @@ def site(user_factory, org_factory, member_factory, project_factory, api_key_fac
     )
     api_key_factory(user=owner, name="Quarterly reporting", scopes=["read:all"], expired=True)
     api_key_factory(user=owner, name="Old laptop", scopes=["*"], revoked=True)
+    _invitation, invitation_token = invitation_factory(
+        organization,
+        "dorothy.vaughan.programming.lead@northwind-traders.example.com",
+        role=Role.ADMIN,
+        by=owner,
+    )
     return Site(
         owner=owner,
         loner=user_factory(email="newcomer.without.organization@example.com"),
@@ -173,6 +189,7 @@ def site(user_factory, org_factory, member_factory, project_factory, api_key_fac
         member=member,
         project=project,
         key=key,
+        invitation_token=invitation_token,
     )
 
 
