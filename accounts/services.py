@@ -42,6 +42,7 @@ from apikeys.services import api_key_revoke
 from audit.models import Action
 from audit.services import audit_record, request_origin
 from lib.ids import available_slug
+from oauth.services import authorizations_end
 from ratelimits.policies import failure_refund, failure_spend, signin_failure_policies
 from tenants.invitations import invitation_for_token, invitation_join, require_address
 from tenants.services import organization_create
@@ -164,6 +165,7 @@ def email_secure(*, token: str) -> tuple[User, str]:
     keys = list(ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True))
     for key in keys:
         api_key_revoke(key=key, revoked_by=user, by="email_secured", reason="unproven_address")
+    authorizations_end(user)
     # The impostor's password must not work even for a moment before the owner picks one;
     # changing the hash also ends any session that a cache still remembers.
     user.set_unusable_password()
@@ -387,6 +389,7 @@ def user_deactivate(
     actor = actor if actor is not None and actor.is_authenticated else None
     for key in ApiKey.objects.owned_by(user).filter(revoked_at__isnull=True):
         api_key_revoke(key=key, revoked_by=actor, by="deactivation")
+    authorizations_end(user)
     sessions_end(user.pk)
     audit_record(
         action=Action.USER_DEACTIVATED,

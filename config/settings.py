@@ -82,10 +82,12 @@ INSTALLED_APPS = [
     "csp",
     "django_tasks",
     "django_tasks_db",
+    "oauth2_provider",
     "accounts",
     "tenants",
     "apikeys",
     "audit",
+    "oauth",
     "dashboard",
 ]
 
@@ -175,6 +177,51 @@ ACCOUNTS = {
 # Lifetime of a password reset link, in seconds (Django's token generator reads it). The link
 # is also spent once used: its token signs the password hash it replaces.
 PASSWORD_RESET_TIMEOUT = _int("PASSWORD_RESET_MAX_AGE", 60 * 60, minimum=60)
+
+# OAuth 2.1 (django-oauth-toolkit): the authorization code grant with S256 PKCE for people, on
+# Latchkey's own scopes; every RFC 9700 gate on. docs/oauth.md.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth.AccessToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth.RefreshToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth.Grant"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "oauth.scopes.CatalogueScopes",
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.LatchkeyValidator",
+    # Filled from the scope catalogue by the backend; DOT insists on the setting being there.
+    "SCOPES": {"user:read": "Read your profile."},
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # At most an hour: a longer OAUTH_ACCESS_TOKEN_TTL is refused at start.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": _int("OAUTH_ACCESS_TOKEN_TTL", 3600, minimum=60),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": _int("OAUTH_REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=3600),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # Native apps redirect to a loopback address on a port of the moment (RFC 8252).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    # Every authorization asks: the consent page is where the organization is chosen.
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    ],
+}
+
+if OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"] > 3600:
+    raise ImproperlyConfigured("OAUTH_ACCESS_TOKEN_TTL must be at most 3600 seconds.")
 
 # A browser that signed in to an account gets a signed "known device" cookie naming it; it
 # exempts that browser from the account-wide failed sign-in ceiling. Lifetime in seconds.
@@ -330,6 +377,9 @@ elif not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", PUBLIC_URL):
         f"PUBLIC_URL must be an absolute http(s) URL such as https://auth.example.com, "
         f"not {PUBLIC_URL!r}."
     )
+# The OAuth issuer, in the metadata document and in every authorization response (RFC 9207):
+# never derived from a request's Host header.
+OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = PUBLIC_URL
 
 # Every email is sent by a background task. The database backend keeps the queue in the
 # database; `manage.py db_worker` runs it (`make run` starts one). TASKS_BACKEND=immediate runs

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     re_path(r"^api(?:/.*)?$", views.ApiNotFoundView.as_view()),
     path("admin/", admin.site.urls),
+    path("", include("oauth.urls")),
     path("", include("dashboard.urls")),
 ]
 

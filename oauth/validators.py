@@ -1,0 +1,60 @@
+"""django-oauth-toolkit's validator, carrying the consent's organization pin from the
+authorization code to every access and refresh token made from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oauth2_provider.oauth2_validators import OAuth2Validator
+
+from oauth.models import AccessToken, Grant, RefreshToken
+
+
+class LatchkeyValidator(OAuth2Validator):
+    def _create_authorization_code(self, request: Any, code: dict, expires: Any = None) -> Grant:
+        grant = super()._create_authorization_code(request, code, expires)
+        grant.organization_id = getattr(request, "organization_id", None)
+        grant.save(update_fields=["organization"])
+        return grant
+
+    def validate_code(
+        self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if valid and not request.user.is_active:
+            return False  # deactivated since consenting
+        if valid:
+            request.organization_id = (
+                Grant.objects.filter(code=code, application=client)
+                .values_list("organization_id", flat=True)
+                .first()
+            )
+        return valid
+
+    def validate_refresh_token(
+        self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        if valid and not request.refresh_token_instance.user.is_active:
+            return False  # a deactivated account's applications get nothing new
+        if valid:
+            request.organization_id = request.refresh_token_instance.organization_id
+        return valid
+
+    def _create_access_token(
+        self, expires: Any, request: Any, token: dict, source_refresh_token: Any = None
+    ) -> AccessToken:
+        access_token = super()._create_access_token(expires, request, token, source_refresh_token)
+        access_token.organization_id = getattr(request, "organization_id", None)
+        access_token.save(update_fields=["organization"])
+        return access_token
+
+    def _create_refresh_token(
+        self, request: Any, refresh_token_code: str, access_token: Any, previous_refresh_token: Any
+    ) -> RefreshToken:
+        refresh_token = super()._create_refresh_token(
+            request, refresh_token_code, access_token, previous_refresh_token
+        )
+        refresh_token.organization_id = getattr(request, "organization_id", None)
+        refresh_token.save(update_fields=["organization"])
+        return refresh_token

@@ -1,0 +1,100 @@
+"""The consent page: django-oauth-toolkit's authorization endpoint, with the choice of the one
+organization the token may act in (or every one, when the person allows it)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from oauth2_provider.forms import AllowForm
+from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views import AuthorizationView
+
+from tenants.models import Membership
+
+EVERY_ORGANIZATION = "*"
+
+
+class ConsentForm(AllowForm):
+    organization = forms.ChoiceField(label="Organization", required=False)
+
+    def __init__(self, *args: Any, organizations: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].choices = [
+            *organizations,
+            (EVERY_ORGANIZATION, "Every organization I belong to"),
+        ]
+
+
+@method_decorator(never_cache, name="dispatch")
+class ConsentView(AuthorizationView):
+    """GET shows what the application asks for; POST with `allow` grants it, pinned to the
+    chosen organization. Signed-out visitors sign in first and come back. Never cached."""
+
+    form_class = ConsentForm
+    template_name = "oauth/consent.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The consent page is never skipped: it is where the organization is chosen. A client's
+        # `approval_prompt` cannot turn it off.
+        if "approval_prompt" in request.GET:
+            query = request.GET.copy()
+            del query["approval_prompt"]
+            request.GET = query
+        return super().get(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        memberships = Membership.objects.for_user(self.request.user.pk).order_by(
+            "organization__name"
+        )
+        kwargs["organizations"] = [(m.organization_id, m.organization.name) for m in memberships]
+        return kwargs
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        redirect_uri = context.get("redirect_uri") or ""
+        context["redirect_host"] = urlsplit(redirect_uri).netloc
+        scopes = context.get("scopes") or []
+        context["scope_rows"] = list(
+            zip(scopes, context.get("scopes_descriptions") or [], strict=False)
+        )
+        return context
+
+    def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        response = super().render_to_response(context, **kwargs)
+        # The form's answer redirects to the client, and a browser holds that redirect to the
+        # page's form-action: the (already validated) redirect URI's origin is added to it.
+        target = urlsplit(context.get("redirect_uri") or "")
+        if target.scheme in ("http", "https") and target.netloc:
+            response._csp_update = {"form-action": [f"{target.scheme}://{target.netloc}"]}
+        return response
+
+    def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
+        """Every answer sent back to the client names the issuer (RFC 9207), its errors
+        (access_denied, say) as well as its codes."""
+        parts = urlsplit(redirect_to)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(name == "iss" for name, _value in query):
+            query.append(("iss", oauth2_settings.OIDC_ISS_ENDPOINT))
+            redirect_to = urlunsplit(parts._replace(query=urlencode(query)))
+        return super().redirect(redirect_to, application)
+
+    def form_valid(self, form: ConsentForm) -> HttpResponse:
+        choice = form.cleaned_data.get("organization") or EVERY_ORGANIZATION
+        self.organization_id = None if choice == EVERY_ORGANIZATION else choice
+        return super().form_valid(form)
+
+    def create_authorization_response(
+        self, request: Any, scopes: str, credentials: dict[str, Any], allow: bool
+    ) -> Any:
+        if not hasattr(self, "organization_id"):
+            # Not from the consent form (an application marked to skip it): nothing chose the
+            # organization, so nothing is granted.
+            allow = False
+        credentials["organization_id"] = getattr(self, "organization_id", None)
+        return super().create_authorization_response(request, scopes, credentials, allow)
