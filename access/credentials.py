@@ -23,6 +23,19 @@ def presented_key(meta: Mapping[str, Any]) -> str | None:
     return raw.strip()
 
 
+# Every OAuth access token this server issues starts so (oauth/tokens.py): a Bearer value that
+# does is an access token, any other is read as an API key.
+OAUTH_ACCESS_TOKEN_PREFIX = "lka_"  # noqa: S105 - a prefix, not a secret
+
+
+def presented_token(meta: Mapping[str, Any]) -> str | None:
+    """The OAuth access token a request presents in `Authorization: Bearer`, or None."""
+    if "HTTP_X_API_KEY" in meta:
+        return None
+    raw = presented_key(meta)
+    return raw if raw is not None and raw.startswith(OAUTH_ACCESS_TOKEN_PREFIX) else None
+
+
 @dataclass(frozen=True)
 class Unconfirmed:
     """A credential authenticated from a cache (the warm-key cache's entry), which stands only

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from access.principal import Principal
 from access.roles import role_allows
 from access.scopes import scope_grants
 from api.errors import MESSAGES, InsufficientRole, InsufficientScope, SessionRequired
@@ -61,6 +62,17 @@ class SessionOnly(BasePermission):
         return request.auth is None
 
 
+class NotOAuth(BasePermission):
+    """For managing API keys: a session or a key may, an OAuth access token may not (an
+    application a person authorized does not mint credentials of its own)."""
+
+    code = "FORBIDDEN"
+    message = "API keys are issued, renamed and revoked with a session or an API key."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return getattr(request.auth, "credential_kind", "api_key") != "oauth"
+
+
 class ScopePermission(BasePermission):
     """Returns whether the caller may, as DRF's contract says; a refusal carries its `code`
     (INSUFFICIENT_SCOPE or INSUFFICIENT_ROLE) and `message`, which ApiView.permission_denied
@@ -77,9 +89,10 @@ class ScopePermission(BasePermission):
         if not scope:
             return True
         key = request.auth
-        if key is not None and not scope_grants(key.scopes, scope):
+        principal = Principal.of(request)
+        if key is not None and not scope_grants(principal.scopes, scope):
             audit_record_once(
-                once_key=f"scope:{key.pk}:{scope}",
+                once_key=f"scope:{principal.via}:{key.pk}:{scope}",
                 within=60,
                 action=Action.SCOPE_DENIED,
                 actor=request.user,

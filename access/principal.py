@@ -43,13 +43,20 @@ class Principal:
 
     @property
     def via(self) -> str:
-        """How the caller authenticated: "session" or "api_key"."""
-        return "session" if self.key is None else "api_key"
+        """How the caller authenticated: "session", "api_key" or "oauth" (an OAuth access
+        token, which stands where a key does: `key` is the token)."""
+        if self.key is None:
+            return "session"
+        return getattr(self.key, "credential_kind", "api_key")
 
     @property
     def scopes(self) -> list[str] | None:
-        """The key's scopes; None for a session, which its member's role alone governs."""
-        return None if self.key is None else list(self.key.scopes)
+        """The key's (or token's) scopes; None for a session, which its member's role alone
+        governs."""
+        if self.key is None:
+            return None
+        granted = getattr(self.key, "granted_scopes", None)
+        return list(granted if granted is not None else self.key.scopes)
 
     @property
     def pin(self) -> str | None:

@@ -183,10 +183,19 @@ class KeyMetadataSerializer(serializers.Serializer):
     expiresAt = Timestamp(allow_null=True)
 
 
+class OAuthTokenMetadataSerializer(serializers.Serializer):
+    clientId = serializers.CharField(allow_null=True)
+    application = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    organizationId = serializers.CharField(allow_null=True)
+    expiresAt = Timestamp()
+
+
 class AuthStatusSerializer(serializers.Serializer):
     """What GET /api/auth/status answers: `user` only for a session or a key with user:read."""
 
     authenticated = serializers.BooleanField()
-    authMethod = serializers.ChoiceField(choices=["session", "api_key"])
+    authMethod = serializers.ChoiceField(choices=["session", "api_key", "oauth"])
     user = UserSerializer(required=False)
     apiKey = KeyMetadataSerializer(allow_null=True)
+    oauthToken = OAuthTokenMetadataSerializer(required=False)

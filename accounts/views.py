@@ -48,10 +48,6 @@ def user_data(user: User, request: Request | None = None) -> dict:
     return user_representation(user, count)
 
 
-def authentication_method(request: Request) -> str:
-    return "session" if request.auth is None else "api_key"
-
-
 class SignUpView(ApiView):
     """POST /api/auth/sign-up/email {email, password, name, invitationToken?}"""
 
@@ -282,9 +278,19 @@ class AuthStatusView(ApiView):
     @extend_schema(operation_id="getAuthStatus", responses=AuthStatusSerializer)
     def get(self, request: Request) -> Response:
         key = request.auth
-        data: dict = {"authenticated": True, "authMethod": authentication_method(request)}
-        if key is None or scope_grants(key.scopes, "user:read"):
+        principal = Principal.of(request)
+        data: dict = {"authenticated": True, "authMethod": principal.via}
+        if key is None or scope_grants(principal.scopes, "user:read"):
             data["user"] = user_data(request.user, request)
+        if principal.via == "oauth":
+            data["oauthToken"] = {
+                "clientId": key.application.client_id if key.application else None,
+                "application": key.application.name if key.application else "",
+                "scopes": principal.scopes,
+                "organizationId": principal.pin,
+                "expiresAt": format_datetime(key.expires),
+            }
+            key = None
         data["apiKey"] = (
             None
             if key is None

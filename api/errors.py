@@ -29,6 +29,9 @@ MESSAGES: dict[str, Any] = {
     "KEY_INVALID": _("The API key is malformed, unknown, or its owner is deactivated."),
     "KEY_EXPIRED": _("The API key has expired."),
     "KEY_REVOKED": _("The API key has been revoked."),
+    "TOKEN_INVALID": _(
+        "The access token is unknown, expired or revoked, or its owner is deactivated."
+    ),
     "INSUFFICIENT_SCOPE": _("Insufficient API key scopes. Missing: {scopes}"),
     "ORGANIZATION_MISMATCH": _("This API key is pinned to another organization."),
     "KEY_BROADER_THAN_CREATOR": _("A key cannot create a key with more access than it has."),
@@ -71,6 +74,7 @@ STATUSES: dict[str, int] = {
     "KEY_INVALID": 401,
     "KEY_EXPIRED": 401,
     "KEY_REVOKED": 401,
+    "TOKEN_INVALID": 401,
     "SESSION_REQUIRED": 403,
     "INSUFFICIENT_SCOPE": 403,
     "ORGANIZATION_MISMATCH": 403,
@@ -162,6 +166,12 @@ class KeyRejected(ApiError, exceptions.AuthenticationFailed):
 
 class KeyInvalid(KeyRejected):
     code = "KEY_INVALID"
+
+
+class TokenInvalid(KeyRejected):
+    """An OAuth access token that does not authenticate."""
+
+    code = "TOKEN_INVALID"
 
 
 class KeyExpired(KeyRejected):

@@ -12,7 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from access.credentials import Unconfirmed, presented_key
+from access.credentials import Unconfirmed, presented_key, presented_token
 from access.gate import tenancy_of
 from access.principal import Principal
 from api.errors import KeyExpired, KeyInvalid, KeyRevoked
@@ -38,6 +38,8 @@ class ApiKeyAuthentication(BaseAuthentication):
         raw = presented_key(request.META)
         if raw is None:
             return None
+        if presented_token(request.META) is not None:
+            return None  # an OAuth access token: OAuthTokenAuthentication reads it
         parsed = crypto.parse(raw, conf.prefix())
         if parsed is None:
             raise KeyInvalid()  # wrong shape or checksum: refused before any query

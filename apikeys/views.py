@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import scopes
+from access.permissions import NotOAuth, ScopePermission
 from access.principal import Principal
 from accounts.sessions import session_auth_hash
 from api.base import ApiView
@@ -46,6 +47,7 @@ class ApiKeyCreateView(ApiView):
     """POST /api/auth/api-key/create {name, expiresIn?, scopes, metadata?: {organizationId}}"""
 
     required_scopes = {"POST": "api-keys:write"}
+    permission_classes = [ScopePermission, NotOAuth]
     rate_limits = [("KEY_CREATE", "user")]
 
     @extend_schema(
@@ -115,6 +117,7 @@ class ApiKeyUpdateView(ApiView):
     """POST /api/auth/api-key/update {keyId, name}: only the name changes; scopes are fixed."""
 
     required_scopes = {"POST": "api-keys:write"}
+    permission_classes = [ScopePermission, NotOAuth]
     schema_may_not_find = True
 
     @extend_schema(
@@ -135,6 +138,7 @@ class ApiKeyRevokeView(ApiView):
     from the next request on."""
 
     required_scopes = {"POST": "api-keys:write"}
+    permission_classes = [ScopePermission, NotOAuth]
     schema_may_not_find = True
 
     @extend_schema(

@@ -52,6 +52,14 @@ def audit_record(
             actor = user if user is not None and user.is_authenticated else None
         if api_key is None and request is not None:
             api_key = getattr(request, "auth", None)
+    if api_key is not None and getattr(api_key, "credential_kind", "api_key") == "oauth":
+        # An OAuth access token stands where a key does: named in the detail, never a key.
+        detail = {
+            **(detail or {}),
+            "oauthTokenId": api_key.pk,
+            "oauthClientId": getattr(api_key.application, "client_id", None),
+        }
+        api_key = None
     return AuditEvent.objects.create(
         action=action,
         actor=actor,

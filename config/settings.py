@@ -188,6 +188,8 @@ OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth.IDToken"  # noqa: S105 - a model name
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "oauth.scopes.CatalogueScopes",
     "OAUTH2_VALIDATOR_CLASS": "oauth.validators.LatchkeyValidator",
+    "ACCESS_TOKEN_GENERATOR": "oauth.tokens.access_token",
+    "REFRESH_TOKEN_GENERATOR": "oauth.tokens.refresh_token",
     # Filled from the scope catalogue by the backend; DOT insists on the setting being there.
     "SCOPES": {"user:read": "Read your profile."},
     "PKCE_REQUIRED": True,
@@ -443,6 +445,7 @@ WHITENOISE_USE_FINDERS = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apikeys.authentication.ApiKeyAuthentication",
+        "oauth.authentication.OAuthTokenAuthentication",
         "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["access.permissions.ScopePermission"],

@@ -37,7 +37,10 @@ class Grant(AbstractGrant):
 
 class AccessToken(AbstractAccessToken):
     """An access token, pinned to `organization` as a key is (None: every organization of its
-    user). Only its checksum is stored."""
+    user). Only its checksum is stored. On the API it is the request's credential, read
+    through access.principal.Principal as a key is."""
+
+    credential_kind = "oauth"
 
     organization = models.ForeignKey(
         "tenants.Organization",
@@ -49,6 +52,11 @@ class AccessToken(AbstractAccessToken):
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
+
+    @property
+    def granted_scopes(self) -> list[str]:
+        """The scopes the person granted, as the API checks them."""
+        return self.scope.split()
 
 
 class RefreshToken(AbstractRefreshToken):

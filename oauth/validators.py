@@ -6,14 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
 
 from oauth.models import AccessToken, Grant, RefreshToken
 
 
+def pin(request: Any) -> str | None:
+    """The organization chosen for this grant (None: every one). Set by the consent form, then
+    by the code or refresh token being exchanged; never guessed: a request that reaches here
+    without it is refused."""
+    try:
+        return request.organization_id
+    except AttributeError:
+        raise errors.AccessDeniedError(request=request) from None
+
+
 class LatchkeyValidator(OAuth2Validator):
     def _create_authorization_code(self, request: Any, code: dict, expires: Any = None) -> Grant:
+        organization_id = pin(request)
         grant = super()._create_authorization_code(request, code, expires)
-        grant.organization_id = getattr(request, "organization_id", None)
+        grant.organization_id = organization_id
         grant.save(update_fields=["organization"])
         return grant
 
@@ -44,17 +56,19 @@ class LatchkeyValidator(OAuth2Validator):
     def _create_access_token(
         self, expires: Any, request: Any, token: dict, source_refresh_token: Any = None
     ) -> AccessToken:
+        organization_id = pin(request)
         access_token = super()._create_access_token(expires, request, token, source_refresh_token)
-        access_token.organization_id = getattr(request, "organization_id", None)
+        access_token.organization_id = organization_id
         access_token.save(update_fields=["organization"])
         return access_token
 
     def _create_refresh_token(
         self, request: Any, refresh_token_code: str, access_token: Any, previous_refresh_token: Any
     ) -> RefreshToken:
+        organization_id = pin(request)
         refresh_token = super()._create_refresh_token(
             request, refresh_token_code, access_token, previous_refresh_token
         )
-        refresh_token.organization_id = getattr(request, "organization_id", None)
+        refresh_token.organization_id = organization_id
         refresh_token.save(update_fields=["organization"])
         return refresh_token

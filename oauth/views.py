@@ -3,24 +3,31 @@ organization the token may act in (or every one, when the person allows it)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views import AuthorizationView
+from oauth2_provider.views import AuthorizationView, TokenView
 
+from oauth.models import Application
 from tenants.models import Membership
 
 EVERY_ORGANIZATION = "*"
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
 class ConsentForm(AllowForm):
-    organization = forms.ChoiceField(label="Organization", required=False)
+    organization = forms.ChoiceField(
+        label="Organization",
+        error_messages={"required": "Choose the organization the application may act in."},
+    )
 
     def __init__(self, *args: Any, organizations: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -37,6 +44,23 @@ class ConsentView(AuthorizationView):
 
     form_class = ConsentForm
     template_name = "oauth/consent.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """A malformed request is a 400 page, never an error of ours: a port out of range, bad
+        percent-encoding, an unknown client in the posted form, a PKCE challenge or nonce that
+        no client could have made (RFC 7636: 43 to 128 unreserved characters)."""
+        params = request.POST if request.method == "POST" else request.GET
+        challenge, nonce = params.get("code_challenge", ""), params.get("nonce", "")
+        if (challenge and not PKCE_CHALLENGE.fullmatch(challenge)) or len(nonce) > 255:
+            return self._malformed(request)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except (ValueError, Application.DoesNotExist):
+            return self._malformed(request)
+
+    def _malformed(self, request: HttpRequest) -> HttpResponse:
+        error = {"description": "The application sent a request that is not valid OAuth."}
+        return render(request, self.template_name, {"error": error}, status=400)
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The consent page is never skipped: it is where the organization is chosen. A client's
@@ -85,7 +109,7 @@ class ConsentView(AuthorizationView):
         return super().redirect(redirect_to, application)
 
     def form_valid(self, form: ConsentForm) -> HttpResponse:
-        choice = form.cleaned_data.get("organization") or EVERY_ORGANIZATION
+        choice = form.cleaned_data["organization"]
         self.organization_id = None if choice == EVERY_ORGANIZATION else choice
         return super().form_valid(form)
 
@@ -98,3 +122,17 @@ class ConsentView(AuthorizationView):
             allow = False
         credentials["organization_id"] = getattr(self, "organization_id", None)
         return super().create_authorization_response(request, scopes, credentials, allow)
+
+
+class LatchkeyTokenView(TokenView):
+    """The token endpoint, for the two grants this server has: any other is refused before
+    django-oauth-toolkit reads the request."""
+
+    GRANTS = frozenset({"authorization_code", "refresh_token"})
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.POST.get("grant_type") not in self.GRANTS:
+            response = JsonResponse({"error": "unsupported_grant_type"}, status=400)
+            response["Cache-Control"] = "no-store"
+            return response
+        return super().post(request, *args, **kwargs)

@@ -42,15 +42,17 @@ def request_policies(
     """
     limits = settings.RATELIMITS
     key, user = request.auth, request.user
+    # An OAuth access token is counted as a key is, under a name of its own.
+    kind = "key" if key is None else getattr(key, "credential_kind", "key")
     if key is not None and organization is not None:
         budgets = plan_budgets(organization[1])
         # One hash tag, the organization's: both counters in one atomic script call.
         policies = [
-            Policy("key", key.pk, budgets["key"], tag=organization[0]),
+            Policy(kind, key.pk, budgets["key"], tag=organization[0]),
             Policy("organization", organization[0], budgets["organization"]),
         ]
     elif key is not None:
-        policies = [Policy("key", key.pk, limits["KEY"])]
+        policies = [Policy(kind, key.pk, limits["KEY"])]
     elif user is not None and user.is_authenticated:
         policies = [Policy("user", user.pk, limits["USER"])]
     else:

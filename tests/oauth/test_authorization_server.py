@@ -1,5 +1,5 @@
 """The OAuth 2.1 authorization server as a client sees it: the consent page, the authorization
-code flow with PKCE, refresh rotation with reuse protection, revocation, introspection and the
+code flow with PKCE, refresh rotation with reuse protection, revocation, no introspection, the
 RFC 8414 metadata document, and the organization pin every token carries from the consent."""
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from access.scopes import catalogue
 from accounts.models import User
 from oauth.models import AccessToken, Application, Grant, RefreshToken
 from tenants.models import Organization
+from tests.oauth.conftest import LOOPBACK, REDIRECT, SECRET
 
 pytestmark = pytest.mark.django_db
 
@@ -33,9 +34,6 @@ INTROSPECT = "/oauth/introspect"
 METADATA = "/.well-known/oauth-authorization-server"
 SIGN_IN = "/sign-in"
 
-REDIRECT = "https://client.example/callback"
-LOOPBACK = "http://127.0.0.1/callback"
-SECRET = "a-known-client-secret-0123456789"
 SCOPES = "projects:read user:read"
 STATE = "xyz"
 EVERY = "*"
@@ -88,56 +86,8 @@ def authorize_params(app: Application, challenge: str | None, **overrides: str) 
 
 
 @pytest.fixture
-def app_factory(user_factory: Callable[..., User]) -> Callable[..., Application]:
-    """An authorization-code client; a confidential one has the secret SECRET."""
-
-    def make(
-        *,
-        confidential: bool = False,
-        grant: str = Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris: str = f"{REDIRECT} {LOOPBACK}",
-    ) -> Application:
-        return Application.objects.create(
-            name="Acme Reports",
-            client_type=(
-                Application.CLIENT_CONFIDENTIAL if confidential else Application.CLIENT_PUBLIC
-            ),
-            authorization_grant_type=grant,
-            redirect_uris=redirect_uris,
-            user=user_factory(),
-            client_secret=SECRET,
-            hash_client_secret=True,
-        )
-
-    return make
-
-
-@pytest.fixture
-def app(app_factory: Callable[..., Application]) -> Application:
-    return app_factory()
-
-
-@pytest.fixture
-def person(
-    user_factory: Callable[..., User], org_factory: Callable[..., Organization], member_factory
-) -> User:
-    """Someone who owns "Alpha Ltd" and is a member of "Beta Ltd"."""
-    user = user_factory(email="person@example.com")
-    org_factory(owner=user, name="Alpha Ltd")
-    member_factory(org_factory(name="Beta Ltd"), user=user)
-    return user
-
-
-@pytest.fixture
 def alpha(person: User) -> Organization:
     return Organization.objects.get(name="Alpha Ltd")
-
-
-@pytest.fixture
-def browser(person: User) -> Client:
-    client = Client()
-    client.force_login(person)
-    return client
 
 
 def consent(
@@ -756,8 +706,20 @@ def test_password_grant_is_refused(
         app=client,
     )
 
-    assert_oauth_error(response, 400, "unauthorized_client")
+    assert_oauth_error(response, 400, "unsupported_grant_type")
     assert not AccessToken.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "scope", ["*", "admin", "api-keys:write", "api-keys:*", "user:read admin"], ids=str
+)
+def test_scopes_that_reach_everything_or_make_keys_are_not_for_applications(
+    browser: Client, app: Application, scope: str
+) -> None:
+    response = browser.get(AUTHORIZE, authorize_params(app, pkce()[1], scope=scope))
+
+    assert_error_redirect(response, "invalid_scope")
+    assert not Grant.objects.exists()
 
 
 @pytest.mark.parametrize("scope", ["superpowers", "user:read superpowers", "projects"], ids=str)
@@ -841,72 +803,13 @@ def basic_auth(app: Application) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(pair).decode()}
 
 
-def test_confidential_client_introspects_its_token(
-    tokens: Callable[..., dict], app_factory: Callable[..., Application], person: User
-) -> None:
-    client = app_factory(confidential=True)
-    body = tokens(client=client)
-
-    response = Client().post(INTROSPECT, {"token": body["access_token"]}, **basic_auth(client))
-
-    assert response.status_code == 200, response.content
-    answer = response.json()
-    assert answer["active"] is True
-    assert set(answer["scope"].split()) == set(SCOPES.split())
-    assert answer["client_id"] == client.client_id
-    assert answer["username"] == person.email
-    assert answer["exp"] > timezone.now().timestamp()
-
-
-@pytest.mark.parametrize("token", ["revoked", "refresh token", "unknown"], ids=str)
-def test_introspection_reports_inactive_tokens(
-    tokens: Callable[..., dict], app_factory: Callable[..., Application], token: str
-) -> None:
-    client = app_factory(confidential=True)
-    body = tokens(client=client)
-    presented = {
-        "revoked": body["access_token"],
-        "refresh token": body["refresh_token"],
-        "unknown": "no-such-token",
-    }[token]
-    if token == "revoked":
-        Client().post(REVOKE, {"token": presented}, **basic_auth(client))
-
-    response = Client().post(INTROSPECT, {"token": presented}, **basic_auth(client))
-
-    assert response.status_code == 200
-    assert response.json() == {"active": False}
-
-
-@pytest.mark.parametrize(
-    "credentials",
-    ["none", "public client id", "wrong secret", "its own access token"],
-    ids=str,
-)
-def test_introspection_needs_an_authenticated_client(
-    tokens: Callable[..., dict],
-    app: Application,
-    app_factory: Callable[..., Application],
-    credentials: str,
-) -> None:
+def test_there_is_no_introspection_endpoint(tokens: Callable[..., dict]) -> None:
+    # Introspection would tell any client about every token: it is not served.
     body = tokens()
-    data = {"token": body["access_token"]}
-    headers = {}
-    if credentials == "public client id":
-        data["client_id"] = app.client_id
-    elif credentials == "wrong secret":
-        confidential = app_factory(confidential=True)
-        pair = f"{confidential.client_id}:not-the-secret".encode()
-        headers["HTTP_AUTHORIZATION"] = "Basic " + base64.b64encode(pair).decode()
-    elif credentials == "its own access token":
-        # A bearer token is accepted only with the `introspection` scope, which no client
-        # can be granted (it is not in the catalogue).
-        headers["HTTP_AUTHORIZATION"] = "Bearer " + body["access_token"]
 
-    response = Client().post(INTROSPECT, data, **headers)
+    response = Client().post(INTROSPECT, {"token": body["access_token"]})
 
-    assert response.status_code == 403
-    assert response.content == b""
+    assert response.status_code == 404
 
 
 # --- 9. Metadata --------------------------------------------------------------------------------
@@ -922,12 +825,17 @@ def test_metadata_advertises_only_what_the_server_accepts(settings: Any) -> None
     assert body["authorization_endpoint"] == f"{issuer}/oauth/authorize"
     assert body["token_endpoint"] == f"{issuer}/oauth/token"
     assert body["revocation_endpoint"] == f"{issuer}/oauth/revoke"
-    assert body["introspection_endpoint"] == f"{issuer}/oauth/introspect"
+    assert "introspection_endpoint" not in body
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["response_types_supported"] == ["code"]
     assert set(body["grant_types_supported"]) <= {"authorization_code", "refresh_token"}
     assert "authorization_code" in body["grant_types_supported"]
-    assert sorted(body["scopes_supported"]) == sorted(entry["scope"] for entry in catalogue())
+    # The catalogue, less what reaches everything or makes keys.
+    assert sorted(body["scopes_supported"]) == sorted(
+        entry["scope"]
+        for entry in catalogue()
+        if entry["scope"] not in {"*", "admin", "api-keys:write", "api-keys:*"}
+    )
     assert body["authorization_response_iss_parameter_supported"] is True
     assert set(body["token_endpoint_auth_methods_supported"]) == {
         "none",
