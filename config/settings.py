@@ -310,6 +310,9 @@ RATELIMITS = {
     # Invitation mails to one address, from every organization: apart from EMAIL_RECIPIENT,
     # so that invitations cannot crowd out a person's reset and verification mails.
     "INVITATION_RECIPIENT": _rate("RATELIMIT_INVITATION_RECIPIENT", "5/day"),
+    # OAuth's token and revocation endpoints, per IP: a confidential client's secret is checked
+    # with the password hasher, which must not be free to run.
+    "OAUTH_TOKEN": _rate("RATELIMIT_OAUTH_TOKEN", "60/min"),
     # Verification and reset mail to one address (its canonical form), whoever asks for it.
     "EMAIL_RECIPIENT": _rate("RATELIMIT_EMAIL_RECIPIENT", "5/hour"),
     # Failed sign-ins only: per (account, client network), per client network, and per

@@ -4,14 +4,14 @@ The names are django-oauth-toolkit's own: its metadata view finds the endpoints 
 from django.urls import path
 from oauth2_provider import views as dot
 
-from oauth.views import ConsentView, LatchkeyTokenView
+from oauth.views import ConsentView, LatchkeyRevokeTokenView, LatchkeyTokenView
 
 app_name = "oauth2_provider"
 
 urlpatterns = [
     path("oauth/authorize", ConsentView.as_view(), name="authorize"),
     path("oauth/token", LatchkeyTokenView.as_view(), name="token"),
-    path("oauth/revoke", dot.RevokeTokenView.as_view(), name="revoke-token"),
+    path("oauth/revoke", LatchkeyRevokeTokenView.as_view(), name="revoke-token"),
     path(
         ".well-known/oauth-authorization-server",
         dot.OAuthServerMetadataView.as_view(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -28,6 +29,26 @@ class LatchkeyValidator(OAuth2Validator):
         grant.organization_id = organization_id
         grant.save(update_fields=["organization"])
         return grant
+
+    def save_bearer_token(self, token: dict, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Save the new tokens only if what they come from still stands once it is locked: a
+        revocation, a deactivation or an account secured between the check and this save
+        wins over the exchange."""
+        with transaction.atomic():
+            if request.grant_type == "refresh_token":
+                source = (
+                    RefreshToken.objects.select_for_update(of=("self",))
+                    .select_related("user")
+                    .filter(pk=request.refresh_token_instance.pk)
+                    .first()
+                )
+                if source is None or source.revoked is not None or not source.user.is_active:
+                    raise errors.InvalidGrantError(request=request)
+            elif request.grant_type == "authorization_code":
+                code = Grant.objects.select_for_update(of=("self",)).filter(code=request.code)
+                if not code.filter(user__is_active=True).exists():
+                    raise errors.InvalidGrantError(request=request)
+            return super().save_bearer_token(token, request, *args, **kwargs)
 
     def validate_code(
         self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any

@@ -14,9 +14,11 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views import AuthorizationView, TokenView
+from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 
+from api.errors import RateLimited
 from oauth.models import Application
+from ratelimits.policies import consume
 from tenants.models import Membership
 
 EVERY_ORGANIZATION = "*"
@@ -124,15 +126,43 @@ class ConsentView(AuthorizationView):
         return super().create_authorization_response(request, scopes, credentials, allow)
 
 
+def limited(request: HttpRequest) -> HttpResponse | None:
+    """429 once the client's address has spent RATELIMIT_OAUTH_TOKEN, else None."""
+    try:
+        consume(request, "OAUTH_TOKEN")
+    except RateLimited as exc:
+        response = JsonResponse(
+            {"error": "rate_limited", "error_description": "Too many requests."}, status=429
+        )
+        response["Retry-After"] = str(max(1, int(exc.wait)))
+        response["Cache-Control"] = "no-store"
+        return response
+    return None
+
+
 class LatchkeyTokenView(TokenView):
     """The token endpoint, for the two grants this server has: any other is refused before
-    django-oauth-toolkit reads the request."""
+    django-oauth-toolkit reads the request. Limited per client address."""
 
     GRANTS = frozenset({"authorization_code", "refresh_token"})
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refused = limited(request)
+        if refused is not None:
+            return refused
         if request.POST.get("grant_type") not in self.GRANTS:
             response = JsonResponse({"error": "unsupported_grant_type"}, status=400)
             response["Cache-Control"] = "no-store"
             return response
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        # Every answer of this endpoint is JSON, an error raised while saving the tokens too.
+        response["Content-Type"] = "application/json"
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class LatchkeyRevokeTokenView(RevokeTokenView):
+    """Token revocation (RFC 7009), limited per client address as the token endpoint is."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return limited(request) or super().post(request, *args, **kwargs)

@@ -142,3 +142,62 @@ def test_the_admin_never_shows_a_stored_client_secret(
 
     assert client.client_secret not in page  # the stored hash
     assert "set (stored hashed)" in page
+
+
+@pytest.mark.parametrize("change", ["revoked", "deactivated"])
+def test_a_refresh_loses_to_a_revocation_made_while_it_ran(
+    app: Application, person, monkeypatch, change: str
+) -> None:
+    """The refresh token is checked, then (before the new tokens are saved) revoked or its
+    account deactivated: the refresh is refused and nothing new stands."""
+    from oauth import services as oauth_services
+    from oauth.models import RefreshToken
+    from oauth.validators import LatchkeyValidator
+
+    access = AccessToken(user=person, application=app, scope="user:read", expires=timezone.now())
+    access.token = "lka_old"
+    access.save()
+    refresh = RefreshToken(user=person, application=app, access_token=access)
+    refresh.token = "lkr_old"
+    refresh.organization = None
+    refresh.save()
+    checked = LatchkeyValidator.validate_refresh_token
+
+    def check_then_lose_it(self, *args, **kwargs):
+        valid = checked(self, *args, **kwargs)
+        if change == "revoked":
+            RefreshToken.objects.filter(pk=refresh.pk).update(revoked=timezone.now())
+        else:
+            type(person).objects.filter(pk=person.pk).update(is_active=False)
+            oauth_services.authorizations_end(person)
+        return valid
+
+    monkeypatch.setattr(LatchkeyValidator, "validate_refresh_token", check_then_lose_it)
+
+    response = Client().post(
+        TOKEN,
+        {"grant_type": "refresh_token", "refresh_token": "lkr_old", "client_id": app.client_id},
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_grant"
+    assert not AccessToken.objects.exclude(pk=access.pk).exists()
+
+
+@pytest.mark.parametrize("endpoint", [TOKEN, "/oauth/revoke"])
+def test_the_token_endpoints_are_limited_per_address(
+    app: Application, settings, endpoint: str
+) -> None:
+    from tests.conftest import set_rates
+
+    set_rates(settings, OAUTH_TOKEN="2/min")
+    body = {"grant_type": "refresh_token", "refresh_token": "lkr_x", "client_id": app.client_id}
+    if endpoint != TOKEN:
+        body = {"token": "lka_x", "client_id": app.client_id}
+
+    statuses = [Client().post(endpoint, body).status_code for _ in range(3)]
+
+    assert 429 not in statuses[:2] and statuses[2] == 429
+    limited = Client().post(endpoint, body)
+    assert limited.json()["error"] == "rate_limited"
+    assert int(limited["Retry-After"]) >= 1
