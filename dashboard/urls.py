@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import accounts, invitations, keys, organizations
+from dashboard.views import accounts, applications, invitations, keys, organizations
 
 app_name = "dashboard"
 
@@ -90,6 +90,16 @@ urlpatterns = [
         "organizations/<ulid:organization_id>/delete",
         organizations.organization_delete,
         name="organization-delete",
+    ),
+    path(
+        "settings/authorized-applications",
+        applications.authorized_applications,
+        name="authorized-applications",
+    ),
+    path(
+        "settings/authorized-applications/<int:application_id>/revoke",
+        applications.authorized_application_revoke,
+        name="authorized-application-revoke",
     ),
     path("settings/api-keys", keys.api_keys, name="api-keys"),
     path("settings/api-keys/new", keys.api_key_create, name="api-key-create"),

@@ -1,12 +1,87 @@
-"""What ends a person's OAuth authorizations."""
+"""A person's OAuth authorizations: what they have granted, and what ends it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
+from rest_framework.exceptions import NotFound
 
-from oauth.models import AccessToken, Grant, RefreshToken
+from audit.models import Action
+from audit.services import audit_record
+from oauth.models import AccessToken, Application, Grant, RefreshToken
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One application's live access to a person's account: the scopes and pins of its
+    refresh tokens, and when it last got a new token."""
+
+    application: Application
+    scopes: list[str]
+    organizations: list[Any]  # the pinned Organization rows; None in it: every organization
+    last_refreshed: datetime
+
+
+def authorizations_of(user: Any) -> list[Authorization]:
+    """The applications holding a live refresh token of `user`, the latest refreshed first."""
+    live = (
+        RefreshToken.objects.filter(user=user, revoked__isnull=True, application__isnull=False)
+        .select_related("application", "organization", "access_token")
+        .order_by("-created")
+    )
+    grouped: dict[int, dict[str, Any]] = {}
+    for token in live:
+        entry = grouped.setdefault(
+            token.application_id,
+            {"application": token.application, "scopes": set(), "pins": [], "at": token.created},
+        )
+        if token.access_token is not None:
+            entry["scopes"].update(token.access_token.scope.split())
+        if token.organization not in entry["pins"]:
+            entry["pins"].append(token.organization)
+    return [
+        Authorization(
+            application=entry["application"],
+            scopes=sorted(entry["scopes"]),
+            organizations=entry["pins"],
+            last_refreshed=entry["at"],
+        )
+        for entry in grouped.values()
+    ]
+
+
+@transaction.atomic
+def authorization_revoke(*, user: Any, application_id: int, request: Any) -> Application:
+    """End every code, access and refresh token `user` granted the application; NotFound if
+    it holds none."""
+    application = Application.objects.filter(pk=application_id).first()
+    if application is None:
+        raise NotFound("Application not found.")
+    refresh = list(
+        RefreshToken.objects.select_for_update().filter(
+            user=user, application=application, revoked__isnull=True
+        )
+    )
+    access = AccessToken.objects.filter(user=user, application=application)
+    if not refresh and not access.exists():
+        raise NotFound("Application not found.")
+    RefreshToken.objects.filter(pk__in=[token.pk for token in refresh]).update(
+        revoked=timezone.now()
+    )
+    access.delete()
+    Grant.objects.filter(user=user, application=application).delete()
+    audit_record(
+        action=Action.OAUTH_REVOKED,
+        request=request,
+        actor=user,
+        target=user,
+        detail={"clientId": application.client_id, "application": application.name},
+    )
+    return application
 
 
 def authorizations_end(user: Any) -> int:

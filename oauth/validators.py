@@ -3,12 +3,15 @@ authorization code to every access and refresh token made from it."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.db import transaction
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from audit.models import Action
+from audit.services import audit_record
 from oauth.models import AccessToken, Grant, RefreshToken
 
 
@@ -28,6 +31,18 @@ class LatchkeyValidator(OAuth2Validator):
         grant = super()._create_authorization_code(request, code, expires)
         grant.organization_id = organization_id
         grant.save(update_fields=["organization"])
+        audit_record(
+            action=Action.OAUTH_AUTHORIZED,
+            actor=request.user,
+            organization_id=organization_id,
+            target=request.user,
+            detail={
+                "clientId": request.client.client_id,
+                "application": request.client.name,
+                "scopes": list(request.scopes),
+                "organizationId": organization_id,
+            },
+        )
         return grant
 
     def save_bearer_token(self, token: dict, request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -68,11 +83,34 @@ class LatchkeyValidator(OAuth2Validator):
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        if not valid:
+            self._record_reuse(refresh_token, client)
         if valid and not request.refresh_token_instance.user.is_active:
             return False  # a deactivated account's applications get nothing new
         if valid:
             request.organization_id = request.refresh_token_instance.organization_id
         return valid
+
+    @staticmethod
+    def _record_reuse(refresh_token: str, client: Any) -> None:
+        """A refresh token that was once good, presented after it was spent or revoked: the
+        family is revoked (reuse detection); the event says whose and which client's."""
+        checksum = hashlib.sha256(refresh_token.encode("utf-8", "surrogatepass")).hexdigest()
+        spent = (
+            RefreshToken.objects.filter(
+                token_checksum=checksum, application=client, revoked__isnull=False
+            )
+            .select_related("user")
+            .first()
+        )
+        if spent is not None:
+            audit_record(
+                action=Action.OAUTH_REFRESH_REUSED,
+                actor=spent.user,
+                organization_id=spent.organization_id,
+                target=spent.user,
+                detail={"clientId": client.client_id, "tokenFamily": str(spent.token_family)},
+            )
 
     def _create_access_token(
         self, expires: Any, request: Any, token: dict, source_refresh_token: Any = None

@@ -124,6 +124,9 @@ PAGES = {
         "owner", lambda s: reverse("dashboard:api-key-revoke", args=[s.key.pk])
     ),
     "password-change": Page("owner", lambda s: reverse("dashboard:password-change")),
+    "authorized-applications": Page(
+        "owner", lambda s: reverse("dashboard:authorized-applications")
+    ),
     "sign-out": Page("owner", lambda s: reverse("dashboard:sign-out")),
     "no-organization": Page("loner", lambda s: reverse("dashboard:home")),
     # The emailed link, which goes on to /invitation: signed out, and as another address.

@@ -1,0 +1,128 @@
+"""What a person has authorized, and revoking it: Settings → Authorized applications, and the
+audit events of authorizing, revoking and presenting a spent refresh token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from audit.models import AuditEvent
+from oauth.models import AccessToken, Application, RefreshToken
+from tenants.models import Organization
+from tests.oauth.test_authorization_server import (
+    TOKEN,
+    authorization_code,
+    exchange,
+    pkce,
+)
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/settings/authorized-applications"
+
+
+@pytest.fixture
+def granted(browser: Client, app: Application, person) -> dict[str, Any]:
+    """The person authorized the application, pinned to Alpha Ltd."""
+    alpha = Organization.objects.get(name="Alpha Ltd")
+    verifier, challenge = pkce()
+    code = authorization_code(browser, app, challenge, organization=alpha.pk)
+    response = exchange(app, code, verifier)
+    assert response.status_code == 200, response.content
+    return {**response.json(), "organization": alpha}
+
+
+def test_authorizing_is_audited(granted, app: Application, person) -> None:
+    event = AuditEvent.objects.get(action="oauth.authorized")
+
+    assert (event.actor_id, event.organization_id) == (person.pk, granted["organization"].pk)
+    assert event.detail["clientId"] == app.client_id
+    assert sorted(event.detail["scopes"]) == ["projects:read", "user:read"]
+
+
+def test_the_page_lists_the_application_with_its_scopes_and_pin(
+    granted, browser: Client, app: Application
+) -> None:
+    response = browser.get(PAGE)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Acme Reports" in page
+    assert "projects:read" in page and "user:read" in page
+    assert "Alpha Ltd" in page
+    assert f"/settings/authorized-applications/{app.pk}/revoke" in page
+
+
+def test_another_persons_page_does_not_list_it(granted, user_factory) -> None:
+    someone = Client()
+    someone.force_login(user_factory())
+
+    page = someone.get(PAGE).content.decode()
+
+    assert "Acme Reports" not in page
+    assert "No application has access to your account." in page
+
+
+def test_revoking_ends_every_token_at_once(granted, browser: Client, app: Application) -> None:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {granted['access_token']}")
+    assert api.get("/api/user/me").status_code == 200
+
+    response = browser.post(f"{PAGE}/{app.pk}/revoke")
+
+    assert response.status_code == 302
+    assert not AccessToken.objects.exists()
+    assert not RefreshToken.objects.filter(revoked__isnull=True).exists()
+    assert api.get("/api/user/me").json()["code"] == "TOKEN_INVALID"
+    refreshed = Client().post(
+        TOKEN,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": granted["refresh_token"],
+            "client_id": app.client_id,
+        },
+    )
+    assert refreshed.status_code == 400
+    event = AuditEvent.objects.get(action="oauth.revoked")
+    assert event.detail["clientId"] == app.client_id
+    after = browser.get(PAGE).content.decode()
+    assert "Acme Reports no longer has access." in after  # the message, once
+    assert f"/settings/authorized-applications/{app.pk}/revoke" not in after
+    assert "No application has access to your account." in after
+
+
+def test_revoking_what_was_never_granted_is_404(browser: Client, app: Application) -> None:
+    assert browser.post(f"{PAGE}/{app.pk}/revoke").status_code == 404
+    assert browser.post(f"{PAGE}/999999/revoke").status_code == 404
+
+
+def test_a_get_revokes_nothing(granted, browser: Client, app: Application) -> None:
+    response = browser.get(f"{PAGE}/{app.pk}/revoke")
+
+    assert response.status_code == 302
+    assert AccessToken.objects.exists()
+
+
+def test_the_page_needs_a_signed_in_person() -> None:
+    response = Client().get(PAGE)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/sign-in")
+
+
+def test_presenting_a_spent_refresh_token_is_audited(granted, app: Application) -> None:
+    body = {
+        "grant_type": "refresh_token",
+        "refresh_token": granted["refresh_token"],
+        "client_id": app.client_id,
+    }
+    assert Client().post(TOKEN, body).status_code == 200
+
+    again = Client().post(TOKEN, body)
+
+    assert again.status_code == 400
+    event = AuditEvent.objects.get(action="oauth.refresh_reused")
+    assert event.detail["clientId"] == app.client_id
