@@ -3,6 +3,7 @@ organization a person's consent pinned it to (or none, when they allowed every o
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from oauth2_provider.models import (
     AbstractAccessToken,
@@ -78,3 +79,34 @@ class RefreshToken(AbstractRefreshToken):
 class IDToken(AbstractIDToken):
     class Meta(AbstractIDToken.Meta):
         swappable = "OAUTH2_PROVIDER_ID_TOKEN_MODEL"
+
+
+class Consent(models.Model):
+    """What a person last approved for an application: its scopes and the organization chosen.
+    A later request for no more than these, and while the person is still in that organization,
+    is approved without asking; asking for more asks again."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_consents"
+    )
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="consents")
+    scope = models.TextField()
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "application"], name="oauth_consent_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.application}: {self.scope}"
+
+    def covers(self, scopes: list[str]) -> bool:
+        return set(scopes) <= set(self.scope.split())

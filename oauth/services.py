@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound
 
 from audit.models import Action
 from audit.services import audit_record
-from oauth.models import AccessToken, Application, Grant, RefreshToken
+from oauth.models import AccessToken, Application, Consent, Grant, RefreshToken
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ def authorization_revoke(*, user: Any, application_id: int, request: Any) -> App
     )
     access.delete()
     Grant.objects.filter(user=user, application=application).delete()
+    Consent.objects.filter(user=user, application=application).delete()  # it asks again
     audit_record(
         action=Action.OAUTH_REVOKED,
         request=request,
@@ -89,6 +90,7 @@ def authorizations_end(user: Any) -> int:
     deactivated, or taken back by the owner of its address). Returns how many access tokens
     ended."""
     Grant.objects.filter(user=user).delete()
+    Consent.objects.filter(user=user).delete()
     RefreshToken.objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
     ended, _by_model = AccessToken.objects.filter(user=user).delete()
     return ended

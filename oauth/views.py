@@ -12,12 +12,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
 
 from api.errors import RateLimited
-from oauth.models import Application
+from oauth.models import Application, Consent
 from ratelimits.policies import consume
 from tenants.models import Membership
 
@@ -92,6 +93,9 @@ class ConsentView(AuthorizationView):
         return context
 
     def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
+        remembered = self._remembered(context)
+        if remembered is not None:
+            return remembered
         response = super().render_to_response(context, **kwargs)
         # The form's answer redirects to the client, and a browser holds that redirect to the
         # page's form-action: the (already validated) redirect URI's origin is added to it.
@@ -99,6 +103,45 @@ class ConsentView(AuthorizationView):
         if target.scheme in ("http", "https") and target.netloc:
             response._csp_update = {"form-action": [f"{target.scheme}://{target.netloc}"]}
         return response
+
+    def _remembered(self, context: dict[str, Any]) -> HttpResponse | None:
+        """On a GET the person already answered for no more than these scopes, while they are
+        still in the organization they chose: the same answer again, without asking."""
+        application = context.get("application")
+        if self.request.method != "GET" or application is None or "form" not in context:
+            return None
+        consent = Consent.objects.filter(user=self.request.user, application=application).first()
+        if consent is None or not consent.covers(context.get("scopes") or []):
+            return None
+        if (
+            consent.organization_id is not None
+            and not Membership.objects.filter(
+                user=self.request.user, organization_id=consent.organization_id
+            ).exists()
+        ):
+            return None
+        data = self.oauth2_data
+        credentials = {
+            name: data[name]
+            for name in ("client_id", "redirect_uri", "response_type", "state")
+            if name in data
+        }
+        for name in ("code_challenge", "code_challenge_method", "nonce"):
+            if data.get(name):
+                credentials[name] = data[name]
+        if data.get("resource"):
+            credentials["resource"] = data["resource"].split()
+        self.organization_id = consent.organization_id
+        try:
+            uri, _headers, _body, _status = self.create_authorization_response(
+                request=self.request,
+                scopes=" ".join(context["scopes"]),
+                credentials=credentials,
+                allow=True,
+            )
+        except OAuthToolkitError as error:
+            return self.error_response(error, application)
+        return self.redirect(uri, application)
 
     def redirect(self, redirect_to: str, application: Any) -> HttpResponse:
         """Every answer sent back to the client names the issuer (RFC 9207), its errors
@@ -113,7 +156,21 @@ class ConsentView(AuthorizationView):
     def form_valid(self, form: ConsentForm) -> HttpResponse:
         choice = form.cleaned_data["organization"]
         self.organization_id = None if choice == EVERY_ORGANIZATION else choice
-        return super().form_valid(form)
+        response = super().form_valid(form)
+        granted = response.status_code == 302 and "code" in dict(
+            parse_qsl(urlsplit(response["Location"]).query)
+        )
+        if form.cleaned_data.get("allow") and granted:
+            # Remembered for the next time this application asks for no more than this.
+            Consent.objects.update_or_create(
+                user=self.request.user,
+                application=Application.objects.get(client_id=form.cleaned_data["client_id"]),
+                defaults={
+                    "scope": " ".join(sorted(form.cleaned_data["scope"].split())),
+                    "organization_id": self.organization_id,
+                },
+            )
+        return response
 
     def create_authorization_response(
         self, request: Any, scopes: str, credentials: dict[str, Any], allow: bool

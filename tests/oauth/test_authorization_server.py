@@ -354,18 +354,18 @@ def test_consent_page_lets_the_browser_follow_the_answer_to_the_client_only(
     assert directives["form-action"] == ["'self'", origin]
 
 
-def test_a_client_cannot_skip_the_consent_page_and_widen_the_pin(
+def test_a_client_cannot_widen_the_pin_of_a_remembered_consent(
     tokens: Callable[..., dict], browser: Client, app: Application, alpha: Organization
 ) -> None:
-    # Once authorized (pinned to Alpha), the client asks again with approval_prompt=auto: the
-    # consent page is shown all the same, and no code is made before the person chooses.
+    # Once authorized (pinned to Alpha), the client asks again, with approval_prompt=auto: the
+    # remembered answer stands, pin included; nothing the client sends widens it.
     tokens(organization=alpha)
 
     response = browser.get(AUTHORIZE, authorize_params(app, pkce()[1], approval_prompt="auto"))
 
-    assert response.status_code == 200, response.get("Location")
-    assert "Acme Reports wants to use your Latchkey account" in response.content.decode()
-    assert not Grant.objects.exists()
+    assert response.status_code == 302, response.content
+    code = query(response["Location"])["code"]
+    assert Grant.objects.get(code=code).organization_id == alpha.pk
 
 
 def test_an_application_marked_to_skip_consent_gets_nothing(

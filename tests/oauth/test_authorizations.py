@@ -126,3 +126,58 @@ def test_presenting_a_spent_refresh_token_is_audited(granted, app: Application) 
     assert again.status_code == 400
     event = AuditEvent.objects.get(action="oauth.refresh_reused")
     assert event.detail["clientId"] == app.client_id
+
+
+# --- Remembered consent --------------------------------------------------------------------
+
+
+def ask(browser: Client, app: Application, scope: str = "projects:read user:read") -> Any:
+    from tests.oauth.test_authorization_server import authorize_params
+
+    return browser.get("/oauth/authorize", authorize_params(app, pkce()[1], scope=scope))
+
+
+def test_asking_again_for_no_more_is_answered_without_the_page(
+    granted, browser: Client, app: Application
+) -> None:
+    for scope in ("projects:read user:read", "user:read"):
+        response = ask(browser, app, scope)
+
+        assert response.status_code == 302, scope
+        assert "code=" in response["Location"]
+    assert AuditEvent.objects.filter(action="oauth.authorized").count() == 3
+
+
+def test_asking_for_more_asks_again(granted, browser: Client, app: Application) -> None:
+    response = ask(browser, app, "projects:read projects:write user:read")
+
+    assert response.status_code == 200
+    assert "Acme Reports wants to use your Latchkey account" in response.content.decode()
+
+
+def test_leaving_the_chosen_organization_asks_again(
+    granted, browser: Client, app: Application, person
+) -> None:
+    from tenants.models import Membership
+
+    Membership.objects.filter(user=person, organization=granted["organization"]).delete()
+
+    assert ask(browser, app).status_code == 200
+
+
+def test_revoking_forgets_the_answer(granted, browser: Client, app: Application) -> None:
+    browser.post(f"{PAGE}/{app.pk}/revoke")
+
+    assert ask(browser, app).status_code == 200
+
+
+def test_a_denial_is_not_remembered(browser: Client, app: Application) -> None:
+    from oauth.models import Consent
+    from tests.oauth.test_authorization_server import consent
+
+    response = consent(browser, app, challenge=pkce()[1], allow=False)
+
+    assert response.status_code == 302
+    assert "error=access_denied" in response["Location"]
+    assert not Consent.objects.exists()
+    assert ask(browser, app).status_code == 200
