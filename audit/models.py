@@ -33,6 +33,8 @@ class Action(models.TextChoices):
     MEMBER_LEFT = "member.left", "Member left"
     OWNERSHIP_TRANSFERRED = "organization.ownership_transferred", "Ownership transferred"
     ORGANIZATION_DELETED = "organization.deleted", "Organization deleted"
+    OAUTH_APPLICATION_REGISTERED = "oauth.application_registered", "OAuth application registered"
+    OAUTH_APPLICATION_DELETED = "oauth.application_deleted", "OAuth application deleted"
     OAUTH_AUTHORIZED = "oauth.authorized", "Application authorized"
     OAUTH_REVOKED = "oauth.revoked", "Application's access revoked"
     OAUTH_REFRESH_REUSED = "oauth.refresh_reused", "Spent refresh token presented again"

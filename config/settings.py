@@ -313,6 +313,7 @@ RATELIMITS = {
     # OAuth's token and revocation endpoints, per IP: a confidential client's secret is checked
     # with the password hasher, which must not be free to run.
     "OAUTH_TOKEN": _rate("RATELIMIT_OAUTH_TOKEN", "60/min"),
+    "OAUTH_APPLICATION_CREATE": _rate("RATELIMIT_OAUTH_APPLICATION_CREATE", "20/hour"),  # per user
     # Verification and reset mail to one address (its canonical form), whoever asks for it.
     "EMAIL_RECIPIENT": _rate("RATELIMIT_EMAIL_RECIPIENT", "5/hour"),
     # Failed sign-ins only: per (account, client network), per client network, and per

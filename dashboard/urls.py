@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from dashboard.views import accounts, applications, invitations, keys, organizations
+from dashboard.views import (
+    accounts,
+    applications,
+    invitations,
+    keys,
+    oauth_applications,
+    organizations,
+)
 
 app_name = "dashboard"
 
@@ -100,6 +107,21 @@ urlpatterns = [
         "settings/authorized-applications/<int:application_id>/revoke",
         applications.authorized_application_revoke,
         name="authorized-application-revoke",
+    ),
+    path(
+        "settings/oauth-applications",
+        oauth_applications.oauth_applications,
+        name="oauth-applications",
+    ),
+    path(
+        "settings/oauth-applications/new",
+        oauth_applications.oauth_application_create,
+        name="oauth-application-create",
+    ),
+    path(
+        "settings/oauth-applications/<int:application_id>/delete",
+        oauth_applications.oauth_application_delete,
+        name="oauth-application-delete",
     ),
     path("settings/api-keys", keys.api_keys, name="api-keys"),
     path("settings/api-keys/new", keys.api_key_create, name="api-key-create"),

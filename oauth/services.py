@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.generators import generate_client_secret
 from rest_framework.exceptions import NotFound
 
 from audit.models import Action
@@ -94,3 +95,54 @@ def authorizations_end(user: Any) -> int:
     RefreshToken.objects.filter(user=user, revoked__isnull=True).update(revoked=timezone.now())
     ended, _by_model = AccessToken.objects.filter(user=user).delete()
     return ended
+
+
+@transaction.atomic
+def application_register(
+    *, user: Any, name: str, redirect_uris: list[str], confidential: bool, request: Any
+) -> tuple[Application, str | None]:
+    """Register an authorization-code client owned by `user`. Returns it with its secret, for
+    a confidential client: shown this once, stored only as a hash."""
+    secret = generate_client_secret() if confidential else None
+    application = Application.objects.create(
+        name=name,
+        user=user,
+        client_type=(
+            Application.CLIENT_CONFIDENTIAL if confidential else Application.CLIENT_PUBLIC
+        ),
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=" ".join(redirect_uris),
+        # A public client has no secret at all (not the hash of an empty one).
+        client_secret=secret or "",
+        hash_client_secret=confidential,
+    )
+    audit_record(
+        action=Action.OAUTH_APPLICATION_REGISTERED,
+        request=request,
+        actor=user,
+        target=user,
+        detail={
+            "clientId": application.client_id,
+            "application": name,
+            "clientType": application.client_type,
+            "redirectUris": redirect_uris,
+        },
+    )
+    return application, secret
+
+
+@transaction.atomic
+def application_delete(*, user: Any, application_id: int, request: Any) -> Application:
+    """Delete one of `user`'s applications, and with it every grant and token it holds."""
+    application = Application.objects.filter(pk=application_id, user=user).first()
+    if application is None:
+        raise NotFound("Application not found.")
+    audit_record(
+        action=Action.OAUTH_APPLICATION_DELETED,
+        request=request,
+        actor=user,
+        target=user,
+        detail={"clientId": application.client_id, "application": application.name},
+    )
+    application.delete()
+    return application

@@ -127,6 +127,10 @@ PAGES = {
     "authorized-applications": Page(
         "owner", lambda s: reverse("dashboard:authorized-applications")
     ),
+    "oauth-applications": Page("owner", lambda s: reverse("dashboard:oauth-applications")),
+    "oauth-application-create": Page(
+        "owner", lambda s: reverse("dashboard:oauth-application-create")
+    ),
     "sign-out": Page("owner", lambda s: reverse("dashboard:sign-out")),
     "no-organization": Page("loner", lambda s: reverse("dashboard:home")),
     # The emailed link, which goes on to /invitation: signed out, and as another address.
