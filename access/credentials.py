@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 
 def presented_key(meta: Mapping[str, Any]) -> str | None:
     """The key a request presents, or None when it names none.
@@ -34,6 +36,18 @@ def presented_token(meta: Mapping[str, Any]) -> str | None:
         return None
     raw = presented_key(meta)
     return raw if raw is not None and raw.startswith(OAUTH_ACCESS_TOKEN_PREFIX) else None
+
+
+def resource_metadata_url() -> str:
+    """Where the API's protected-resource metadata is published (RFC 9728)."""
+    return f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource/api"
+
+
+def challenge(**params: str) -> str:
+    """The API's `WWW-Authenticate` challenge (RFC 6750), naming its protected-resource
+    metadata (RFC 9728), with `params` such as error="insufficient_scope"."""
+    fields = {"realm": "api", **params, "resource_metadata": resource_metadata_url()}
+    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in fields.items())
 
 
 @dataclass(frozen=True)

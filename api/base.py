@@ -8,9 +8,10 @@ from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from access.credentials import unconfirmed
+from access.credentials import challenge, unconfirmed
 from access.gate import pinned_organization_plan
 from access.permissions import required_scope
+from access.principal import Principal
 from api.errors import InsufficientRole, InsufficientScope, SessionRequired
 from ratelimits.policies import enforce, request_policies
 
@@ -76,7 +77,12 @@ class ApiView(APIView):
         """A permission's refusal in the envelope: its code, and for a missing scope the
         `required_scopes` field; DRF's own answer otherwise (401 without a credential)."""
         if code == InsufficientScope.code:
-            raise InsufficientScope(required_scope(self, request))
+            scope = required_scope(self, request)
+            refusal = InsufficientScope(scope)
+            if Principal.of(request).via == "oauth":
+                # RFC 6750: an OAuth client learns from the challenge what to ask for.
+                refusal.auth_header = challenge(error="insufficient_scope", scope=scope or "")
+            raise refusal
         if code == InsufficientRole.code:
             raise InsufficientRole()
         if code == SessionRequired.code:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from access.credentials import challenge
 from api.envelope import error_body
 
 logger = logging.getLogger(__name__)
@@ -312,6 +313,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
+    if isinstance(exc, TokenInvalid):
+        headers["WWW-Authenticate"] = challenge(error="invalid_token")
     if getattr(exc, "wait", None) is not None:
         headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
 

@@ -12,7 +12,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from access.credentials import Unconfirmed, presented_key, presented_token
+from access.credentials import Unconfirmed, challenge, presented_key, presented_token
 from access.gate import tenancy_of
 from access.principal import Principal
 from api.errors import KeyExpired, KeyInvalid, KeyRevoked
@@ -102,7 +102,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="api"'
+        return challenge()
 
 
 def refusal_record(request: Request, key: ApiKey, reason: str) -> None:

@@ -386,6 +386,11 @@ elif not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", PUBLIC_URL):
 # The OAuth issuer, in the metadata document and in every authorization response (RFC 9207):
 # never derived from a request's Host header.
 OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"] = PUBLIC_URL
+# The JSON API as an OAuth protected resource (RFC 9728): its metadata names this server.
+OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_IDENTIFIER"] = f"{PUBLIC_URL}/api"
+OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS"] = [PUBLIC_URL]
+OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_NAME"] = "Latchkey API"
+OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION"] = f"{PUBLIC_URL}/api/docs"
 
 # Every email is sent by a background task. The database backend keeps the queue in the
 # database; `manage.py db_worker` runs it (`make run` starts one). TASKS_BACKEND=immediate runs

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from access.credentials import presented_token
+from access.credentials import challenge, presented_token
 from access.principal import Principal
 from api.errors import TokenInvalid
 from oauth.models import AccessToken
@@ -38,4 +38,4 @@ class OAuthTokenAuthentication(BaseAuthentication):
         return user, token
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="api"'
+        return challenge()

@@ -12,6 +12,18 @@ urlpatterns = [
     path("oauth/authorize", ConsentView.as_view(), name="authorize"),
     path("oauth/token", LatchkeyTokenView.as_view(), name="token"),
     path("oauth/revoke", LatchkeyRevokeTokenView.as_view(), name="revoke-token"),
+    # RFC 9728: the API is the resource {PUBLIC_URL}/api; its document lives at the path form,
+    # and at the root for clients that look there first.
+    path(
+        ".well-known/oauth-protected-resource/api",
+        dot.OAuthProtectedResourceMetadataView.as_view(),
+        name="oauth-resource-metadata-path",
+    ),
+    path(
+        ".well-known/oauth-protected-resource",
+        dot.OAuthProtectedResourceMetadataView.as_view(),
+        name="oauth-resource-metadata",
+    ),
     path(
         ".well-known/oauth-authorization-server",
         dot.OAuthServerMetadataView.as_view(),

@@ -16,6 +16,8 @@ import pytest
 import requests
 from django.conf import settings
 
+from access.credentials import challenge
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # The seed's address is mangled by an email-obfuscation filter ("[email protected]"); this is
@@ -537,7 +539,7 @@ def test_a_revoked_key_is_refused_with_key_revoked(live_server):
 
     me = requests.get(f"{base}/api/user/me", headers=headers, timeout=10)
     assert me.status_code == 401, me.text
-    assert me.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert me.headers["WWW-Authenticate"] == challenge()  # naming the RFC 9728 metadata
     assert without_timestamp(me.json()) == {
         "success": False,
         "status": 401,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from access.credentials import challenge
 from accounts.models import User
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
@@ -24,7 +25,6 @@ from tests.conftest import assert_error
 pytestmark = pytest.mark.django_db
 
 UNAUTHORIZED = "Unauthorized"
-WWW_AUTHENTICATE = 'Bearer realm="api"'
 
 
 # --- Fixtures --------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def assert_key_rejected(response, code: str, reason: str) -> None:
     """A refused key: 401, `error` "Unauthorized", the machine code and why, and a challenge."""
     body = assert_error(response, 401, code, message=UNAUTHORIZED)
     assert body["reason"] == reason
-    assert response["WWW-Authenticate"] == WWW_AUTHENTICATE
+    assert response["WWW-Authenticate"] == challenge()
 
 
 def assert_nothing_changed(route: Route, world: World) -> None:
@@ -667,7 +667,7 @@ def test_another_authorization_scheme_is_not_a_key(api_client, world):
     response = api_client.get("/api/user/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
 
     assert_error(response, 401, "UNAUTHORIZED", message=UNAUTHORIZED)
-    assert response["WWW-Authenticate"] == WWW_AUTHENTICATE
+    assert response["WWW-Authenticate"] == challenge()
 
 
 @pytest.mark.parametrize("route", routes())
@@ -675,7 +675,7 @@ def test_no_credentials_is_401_with_a_challenge(api_client, world, route):
     response = call(api_client, route, world)
 
     assert_error(response, 401, "UNAUTHORIZED", message=UNAUTHORIZED)
-    assert response["WWW-Authenticate"] == WWW_AUTHENTICATE
+    assert response["WWW-Authenticate"] == challenge()
     assert_nothing_changed(route, world)
 
 

@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from access.credentials import challenge
 from audit.models import AuditEvent
 from oauth.models import AccessToken, Application
 from tenants.models import Membership, Organization, Role
@@ -114,6 +115,9 @@ def test_scope_pin_and_membership_decide_as_for_a_key(
         body = assert_error(response, status, code)
         if code == "INSUFFICIENT_SCOPE":
             assert body["required_scopes"] == ["projects:read"]
+            assert response["WWW-Authenticate"] == challenge(
+                error="insufficient_scope", scope="projects:read"
+            )
 
 
 def test_a_scope_refusal_is_audited_with_the_token_not_as_a_key(team, token, application):
@@ -162,7 +166,7 @@ def test_a_token_that_does_not_authenticate_is_401(team, token, application, kin
     assert body["reason"] == (
         "The access token is unknown, expired or revoked, or its owner is deactivated."
     )
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == challenge(error="invalid_token")
 
 
 def test_an_api_key_still_works_as_a_bearer_token(team, api_key_factory):
@@ -223,3 +227,32 @@ def test_a_token_cannot_sign_out_or_change_the_password(team, token):
         format="json",
     )
     assert_error(response, 403, "SESSION_REQUIRED")
+
+
+def test_the_api_publishes_its_protected_resource_metadata(settings) -> None:
+    for path in (
+        "/.well-known/oauth-protected-resource/api",
+        "/.well-known/oauth-protected-resource",
+    ):
+        response = Client().get(path)
+
+        assert response.status_code == 200
+        body = response.json()
+        assert body["resource"] == f"{settings.PUBLIC_URL}/api"
+        assert body["authorization_servers"] == [settings.PUBLIC_URL]
+        assert "projects:read" in body["scopes_supported"] and "*" not in body["scopes_supported"]
+        assert body["bearer_methods_supported"] == ["header"]
+
+
+def test_a_401_names_the_metadata_and_a_key_refusal_no_oauth_error(team, api_key_factory) -> None:
+    anonymous = APIClient().get("/api/user/me")
+    key_missing_scope = APIClient()
+    key_missing_scope.credentials(
+        HTTP_X_API_KEY=api_key_factory(user=team["owner"], scopes=["user:read"])[1]
+    )
+    refused = key_missing_scope.get(projects(team["organization"]))
+
+    assert anonymous.status_code == 401
+    assert anonymous["WWW-Authenticate"] == challenge()
+    assert refused.status_code == 403
+    assert "WWW-Authenticate" not in refused
