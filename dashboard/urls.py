@@ -8,6 +8,7 @@ from dashboard.views import (
     invitations,
     keys,
     oauth_applications,
+    organization_applications,
     organizations,
 )
 
@@ -86,6 +87,16 @@ urlpatterns = [
         "organizations/<ulid:organization_id>/invitations/<ulid:invitation_id>/withdraw",
         invitations.invitation_withdraw,
         name="invitation-withdraw",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/applications",
+        organization_applications.organization_applications,
+        name="organization-applications",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/applications/<int:application_id>/revoke",
+        organization_applications.organization_application_revoke,
+        name="organization-application-revoke",
     ),
     path("organizations/<ulid:organization_id>/leave", organizations.leave, name="leave"),
     path(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from rest_framework.exceptions import NotFound
@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotFound
 from audit.models import Action
 from audit.services import audit_record
 from oauth.models import AccessToken, Application, Consent, Grant, RefreshToken
+from tenants.models import Membership
 
 
 @dataclass(frozen=True)
@@ -145,4 +146,82 @@ def application_delete(*, user: Any, application_id: int, request: Any) -> Appli
         detail={"clientId": application.client_id, "application": application.name},
     )
     application.delete()
+    return application
+
+
+@dataclass(frozen=True)
+class OrganizationAuthorization:
+    """An application holding live tokens that can act in one organization: those pinned to
+    it (which its owners and admins may revoke), or unpinned ones of its members."""
+
+    application: Application
+    people: list[Any]
+    scopes: list[str]
+    pinned: bool
+    last_refreshed: datetime
+
+
+def organization_authorizations(organization_id: str) -> list[OrganizationAuthorization]:
+    """The applications that can act in the organization, pinned ones first."""
+    members = Membership.objects.filter(organization_id=organization_id).values("user_id")
+    live = (
+        RefreshToken.objects.filter(revoked__isnull=True, application__isnull=False)
+        .filter(
+            models.Q(organization_id=organization_id)
+            | models.Q(organization__isnull=True, user_id__in=members)
+        )
+        .select_related("application", "user", "access_token")
+        .order_by("-created")
+    )
+    grouped: dict[tuple[int, bool], dict[str, Any]] = {}
+    for token in live:
+        pinned = token.organization_id is not None
+        entry = grouped.setdefault(
+            (token.application_id, pinned),
+            {"application": token.application, "people": [], "scopes": set(), "at": token.created},
+        )
+        if token.user not in entry["people"]:
+            entry["people"].append(token.user)
+        if token.access_token is not None:
+            entry["scopes"].update(token.access_token.scope.split())
+    rows = [
+        OrganizationAuthorization(
+            application=entry["application"],
+            people=entry["people"],
+            scopes=sorted(entry["scopes"]),
+            pinned=pinned,
+            last_refreshed=entry["at"],
+        )
+        for (_application_id, pinned), entry in grouped.items()
+    ]
+    return sorted(rows, key=lambda row: not row.pinned)
+
+
+@transaction.atomic
+def organization_authorization_revoke(
+    *, organization_id: str, application_id: int, request: Any
+) -> Application:
+    """End every code, access and refresh token of the application pinned to the
+    organization, whoever granted it; NotFound if it holds none."""
+    application = Application.objects.filter(pk=application_id).first()
+    pinned = {"application_id": application_id, "organization_id": organization_id}
+    refresh = list(RefreshToken.objects.select_for_update().filter(revoked__isnull=True, **pinned))
+    access = AccessToken.objects.filter(**pinned)
+    if application is None or (not refresh and not access.exists()):
+        raise NotFound("Application not found.")
+    RefreshToken.objects.filter(pk__in=[token.pk for token in refresh]).update(
+        revoked=timezone.now()
+    )
+    access.delete()
+    Grant.objects.filter(**pinned).delete()
+    audit_record(
+        action=Action.OAUTH_REVOKED,
+        request=request,
+        organization_id=organization_id,
+        detail={
+            "clientId": application.client_id,
+            "application": application.name,
+            "by": "organization",
+        },
+    )
     return application

@@ -115,6 +115,7 @@ PAGES = {
     "leave": Page("owner", org_url("leave")),
     "organization-settings": Page("owner", org_url("organization-settings")),
     "organization-create": Page("owner", lambda s: reverse("dashboard:organization-create")),
+    "organization-applications": Page("owner", org_url("organization-applications")),
     "api-keys": Page("owner", lambda s: reverse("dashboard:api-keys")),
     "api-keys-revoked-shown": Page(
         "owner", lambda s: reverse("dashboard:api-keys") + "?revoked=show"
