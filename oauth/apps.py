@@ -6,3 +6,6 @@ class OAuthConfig(AppConfig):
     label = "oauth"
     verbose_name = "OAuth"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from oauth import signals  # noqa: F401 - connects the membership receiver

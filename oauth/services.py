@@ -45,6 +45,20 @@ def authorizations_of(user: Any) -> list[Authorization]:
             entry["scopes"].update(token.access_token.scope.split())
         if token.organization not in entry["pins"]:
             entry["pins"].append(token.organization)
+    # An application remembered as approved counts too, tokens or not: it would be let in again.
+    for consent in Consent.objects.filter(user=user).select_related("application", "organization"):
+        entry = grouped.setdefault(
+            consent.application_id,
+            {
+                "application": consent.application,
+                "scopes": set(),
+                "pins": [],
+                "at": consent.updated_at,
+            },
+        )
+        entry["scopes"].update(consent.scope.split())
+        if consent.organization not in entry["pins"]:
+            entry["pins"].append(consent.organization)
     return [
         Authorization(
             application=entry["application"],
@@ -69,7 +83,8 @@ def authorization_revoke(*, user: Any, application_id: int, request: Any) -> App
         )
     )
     access = AccessToken.objects.filter(user=user, application=application)
-    if not refresh and not access.exists():
+    remembered = Consent.objects.filter(user=user, application=application)
+    if not refresh and not access.exists() and not remembered.exists():
         raise NotFound("Application not found.")
     RefreshToken.objects.filter(pk__in=[token.pk for token in refresh]).update(
         revoked=timezone.now()
@@ -204,14 +219,18 @@ def organization_authorization_revoke(
     """End every code, access and refresh token of the application pinned to the
     organization, whoever granted it; NotFound if it holds none."""
     application = Application.objects.filter(pk=application_id).first()
-    pinned = {"application_id": application_id, "organization_id": organization_id}
+    if application is None:
+        raise NotFound("Application not found.")
+    pinned = {"application": application, "organization_id": organization_id}
     refresh = list(RefreshToken.objects.select_for_update().filter(revoked__isnull=True, **pinned))
     access = AccessToken.objects.filter(**pinned)
-    if application is None or (not refresh and not access.exists()):
+    consents = Consent.objects.filter(**pinned)
+    if not refresh and not access.exists() and not consents.exists():
         raise NotFound("Application not found.")
     RefreshToken.objects.filter(pk__in=[token.pk for token in refresh]).update(
         revoked=timezone.now()
     )
+    consents.delete()  # the next request asks the person again
     access.delete()
     Grant.objects.filter(**pinned).delete()
     audit_record(
@@ -225,3 +244,14 @@ def organization_authorization_revoke(
         },
     )
     return application
+
+
+def membership_ended(*, user_id: str, organization_id: str) -> None:
+    """Someone left (or was removed from) an organization: what they authorized pinned to it
+    ends, and their remembered consents pinned to it are forgotten, so being added back later
+    brings none of it back."""
+    pinned = {"user_id": user_id, "organization_id": organization_id}
+    RefreshToken.objects.filter(revoked__isnull=True, **pinned).update(revoked=timezone.now())
+    AccessToken.objects.filter(**pinned).delete()
+    Grant.objects.filter(**pinned).delete()
+    Consent.objects.filter(**pinned).delete()

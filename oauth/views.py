@@ -110,6 +110,8 @@ class ConsentView(AuthorizationView):
         application = context.get("application")
         if self.request.method != "GET" or application is None or "form" not in context:
             return None
+        if "consent" in self.request.GET.get("prompt", "").split():
+            return None  # the client asks for the page itself (OpenID Connect's prompt)
         consent = Consent.objects.filter(user=self.request.user, application=application).first()
         if consent is None or not consent.covers(context.get("scopes") or []):
             return None

@@ -155,3 +155,28 @@ def test_the_pages_need_a_signed_in_person() -> None:
         response = Client().get(url)
         assert response.status_code == 302
         assert query(response["Location"])["next"] == url
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://:443/callback",
+        "https://client.example:0/callback",
+        "https://\u0435\u0445\u0430mple.com/callback",  # Cyrillic look-alikes
+        "https://client.example/callback#",
+        "https://cli%zzent.example/callback",
+        "http://127.0.0.1.evil.example/callback",
+        "http://localhost.evil/callback",
+    ],
+)
+def test_odd_redirect_uris_are_refused(browser: Client, uri: str) -> None:
+    assert register(browser, redirect_uris=uri).status_code == 400
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["HTTPS://Client.Example/callback", "http://[::1]/callback", "http://localhost:8976/cb"],
+)
+def test_usual_redirect_uris_are_accepted(browser: Client, uri: str) -> None:
+    assert register(browser, redirect_uris=uri).status_code == 200

@@ -181,3 +181,32 @@ def test_a_denial_is_not_remembered(browser: Client, app: Application) -> None:
     assert "error=access_denied" in response["Location"]
     assert not Consent.objects.exists()
     assert ask(browser, app).status_code == 200
+
+
+def test_a_remembered_consent_without_tokens_is_listed_and_revocable(
+    granted, browser: Client, app: Application
+) -> None:
+    from oauth.models import Consent
+
+    # The client revoked its own tokens (RFC 7009): the remembered answer still stands.
+    RefreshToken.objects.update(revoked=timezone_now())
+    AccessToken.objects.all().delete()
+
+    assert "Acme Reports" in browser.get(PAGE).content.decode()
+    assert browser.post(f"{PAGE}/{app.pk}/revoke").status_code == 302
+    assert not Consent.objects.exists()
+    assert ask(browser, app).status_code == 200
+
+
+def test_prompt_consent_shows_the_page(granted, browser: Client, app: Application) -> None:
+    from tests.oauth.test_authorization_server import authorize_params
+
+    response = browser.get("/oauth/authorize", authorize_params(app, pkce()[1], prompt="consent"))
+
+    assert response.status_code == 200
+
+
+def timezone_now() -> Any:
+    from django.utils import timezone
+
+    return timezone.now()

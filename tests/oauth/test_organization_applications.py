@@ -113,3 +113,46 @@ def test_a_member_cannot_revoke(team, reporter) -> None:
 
     assert client.post(f"{url}/{reporter.pk}/revoke").status_code == 403
     assert AccessToken.objects.count() == 1
+
+
+def test_an_organizations_revoke_also_forgets_the_remembered_consent(team, reporter) -> None:
+    from oauth.models import Consent
+
+    grant(reporter, team["member"], team["organization"])
+    Consent.objects.create(
+        user=team["member"],
+        application=reporter,
+        scope="projects:read",
+        organization=team["organization"],
+    )
+    client, url = page(team, "owner")
+
+    client.post(f"{url}/{reporter.pk}/revoke")
+
+    assert not Consent.objects.exists()
+
+
+def test_leaving_ends_what_was_pinned_to_the_organization(team, reporter) -> None:
+    from oauth.models import Consent
+    from tenants.models import Membership
+
+    grant(reporter, team["member"], team["organization"])
+    kept = grant(reporter, team["member"], None)
+    Consent.objects.create(
+        user=team["member"],
+        application=reporter,
+        scope="projects:read",
+        organization=team["organization"],
+    )
+
+    Membership.objects.get(user=team["member"], organization=team["organization"]).delete()
+
+    assert list(AccessToken.objects.values_list("organization_id", flat=True)) == [None]
+    assert not Consent.objects.exists()
+    assert kept.startswith("lka_")
+
+
+def test_a_huge_application_id_is_404(team) -> None:
+    client, url = page(team, "owner")
+
+    assert client.post(f"{url}/99999999999999999999999/revoke").status_code == 404
