@@ -215,6 +215,10 @@ OAUTH2_PROVIDER = {
     "REQUEST_APPROVAL_PROMPT": "force",
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    # Dynamic client registration (RFC 7591), open to anyone, public clients only
+    # (oauth/registration.py), limited per address by RATELIMIT_OAUTH_REGISTRATION.
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
         "none",
         "client_secret_post",
@@ -313,6 +317,7 @@ RATELIMITS = {
     # OAuth's token and revocation endpoints, per IP: a confidential client's secret is checked
     # with the password hasher, which must not be free to run.
     "OAUTH_TOKEN": _rate("RATELIMIT_OAUTH_TOKEN", "60/min"),
+    "OAUTH_REGISTRATION": _rate("RATELIMIT_OAUTH_REGISTRATION", "10/hour"),  # per IP
     "OAUTH_APPLICATION_CREATE": _rate("RATELIMIT_OAUTH_APPLICATION_CREATE", "20/hour"),  # per user
     # Verification and reset mail to one address (its canonical form), whoever asks for it.
     "EMAIL_RECIPIENT": _rate("RATELIMIT_EMAIL_RECIPIENT", "5/hour"),

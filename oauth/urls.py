@@ -4,6 +4,7 @@ The names are django-oauth-toolkit's own: its metadata view finds the endpoints 
 from django.urls import path
 from oauth2_provider import views as dot
 
+from oauth.registration import RegistrationManagementView, RegistrationView
 from oauth.views import ConsentView, LatchkeyRevokeTokenView, LatchkeyTokenView
 
 app_name = "oauth2_provider"
@@ -12,6 +13,12 @@ urlpatterns = [
     path("oauth/authorize", ConsentView.as_view(), name="authorize"),
     path("oauth/token", LatchkeyTokenView.as_view(), name="token"),
     path("oauth/revoke", LatchkeyRevokeTokenView.as_view(), name="revoke-token"),
+    path("oauth/register", RegistrationView.as_view(), name="dcr-register"),
+    path(
+        "oauth/register/<str:client_id>",
+        RegistrationManagementView.as_view(),
+        name="dcr-register-management",
+    ),
     # RFC 9728: the API is the resource {PUBLIC_URL}/api; its document lives at the path form,
     # and at the root for clients that look there first.
     path(

@@ -185,10 +185,10 @@ class ConsentView(AuthorizationView):
         return super().create_authorization_response(request, scopes, credentials, allow)
 
 
-def limited(request: HttpRequest) -> HttpResponse | None:
-    """429 once the client's address has spent RATELIMIT_OAUTH_TOKEN, else None."""
+def limited(request: HttpRequest, policy: str = "OAUTH_TOKEN") -> HttpResponse | None:
+    """429 once the client's address has spent RATELIMIT_<policy>, else None."""
     try:
-        consume(request, "OAUTH_TOKEN")
+        consume(request, policy)
     except RateLimited as exc:
         response = JsonResponse(
             {"error": "rate_limited", "error_description": "Too many requests."}, status=429

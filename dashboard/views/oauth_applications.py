@@ -3,9 +3,6 @@ confidential one shown once."""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlsplit
-
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -17,34 +14,8 @@ from api.errors import RateLimited
 from dashboard.pages import form_status, posted, signed_in, too_many
 from oauth import services
 from oauth.models import Application
+from oauth.redirects import MAX_REDIRECT_URIS, redirect_uri_problem
 from ratelimits.policies import consume
-
-MAX_REDIRECT_URIS = 10
-
-
-HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-
-
-def redirect_uri_problem(uri: str) -> str | None:
-    """Why `uri` cannot be a redirect URI, or None: an absolute https URL with a plain (ASCII,
-    punycode) host name, no user name and no fragment, or http on a loopback address for a
-    native app (RFC 8252)."""
-    if "#" in uri or "%" in uri.partition("?")[0].partition("//")[2].partition("/")[0]:
-        return f"{uri} must have no fragment and a plain host name."
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError:
-        return f"{uri} is not a URL."
-    host = parts.hostname or ""
-    if not host or parts.username or parts.password or port == 0:
-        return f"{uri} must be an absolute URL with a host, and no user name."
-    loopback = host in {"127.0.0.1", "localhost", "::1"}
-    if not (loopback or HOST.fullmatch(host)):
-        return f"{uri} must name its host in plain letters (punycode for other scripts)."
-    if parts.scheme == "https" or (parts.scheme == "http" and loopback):
-        return None
-    return f"{uri} must use https (plain http only on 127.0.0.1, [::1] or localhost)."
 
 
 class ApplicationForm(forms.Form):
