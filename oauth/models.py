@@ -14,6 +14,18 @@ from oauth2_provider.models import (
 )
 
 
+def pin_field() -> models.ForeignKey:
+    """The organization a grant, token or consent is pinned to; None: every organization of
+    its person."""
+    return models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+
 class Application(AbstractApplication):
     """A client: a third-party app or an MCP client. Its secret is stored hashed."""
 
@@ -24,13 +36,7 @@ class Application(AbstractApplication):
 class Grant(AbstractGrant):
     """An authorization code, carrying the organization chosen on the consent page."""
 
-    organization = models.ForeignKey(
-        "tenants.Organization",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    organization = pin_field()
 
     class Meta(AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"
@@ -43,13 +49,7 @@ class AccessToken(AbstractAccessToken):
 
     credential_kind = "oauth"
 
-    organization = models.ForeignKey(
-        "tenants.Organization",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    organization = pin_field()
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -64,13 +64,7 @@ class RefreshToken(AbstractRefreshToken):
     """A refresh token (stored as a checksum only), keeping the pin of the grant it came from,
     so no access token made from it can reach further."""
 
-    organization = models.ForeignKey(
-        "tenants.Organization",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    organization = pin_field()
 
     class Meta(AbstractRefreshToken.Meta):
         swappable = "OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL"
@@ -91,13 +85,7 @@ class Consent(models.Model):
     )
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="consents")
     scope = models.TextField()
-    organization = models.ForeignKey(
-        "tenants.Organization",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
+    organization = pin_field()
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
