@@ -38,15 +38,18 @@ def presented_token(meta: Mapping[str, Any]) -> str | None:
     return raw if raw is not None and raw.startswith(OAUTH_ACCESS_TOKEN_PREFIX) else None
 
 
-def resource_metadata_url() -> str:
-    """Where the API's protected-resource metadata is published (RFC 9728)."""
-    return f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource/api"
+def resource_metadata_url(resource: str | None = None) -> str:
+    """Where a protected resource's metadata is published (RFC 9728): the path form of the
+    well-known URL, for `resource` (default: the API)."""
+    path = (resource or settings.OAUTH_API_RESOURCE).removeprefix(settings.PUBLIC_URL)
+    return f"{settings.PUBLIC_URL}/.well-known/oauth-protected-resource{path}"
 
 
-def challenge(**params: str) -> str:
-    """The API's `WWW-Authenticate` challenge (RFC 6750), naming its protected-resource
-    metadata (RFC 9728), with `params` such as error="insufficient_scope"."""
-    fields = {"realm": "api", **params, "resource_metadata": resource_metadata_url()}
+def challenge(*, realm: str = "api", resource: str | None = None, **params: str) -> str:
+    """A `WWW-Authenticate` challenge (RFC 6750) of the API (or of `resource`, such as the MCP
+    endpoint), naming its protected-resource metadata (RFC 9728), with `params` such as
+    error="insufficient_scope"."""
+    fields = {"realm": realm, **params, "resource_metadata": resource_metadata_url(resource)}
     return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in fields.items())
 
 

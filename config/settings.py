@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "apikeys",
     "audit",
     "oauth",
+    "mcpserver",
     "dashboard",
 ]
 
@@ -396,6 +397,17 @@ OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_IDENTIFIER"] = f"{PUBLIC_URL}/api"
 OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS"] = [PUBLIC_URL]
 OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_NAME"] = "Latchkey API"
 OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION"] = f"{PUBLIC_URL}/api/docs"
+# The resources an access token may be issued for (RFC 8707 `resource`): the JSON API, which is
+# a token's audience when the client names none, and the MCP endpoint.
+OAUTH_API_RESOURCE = f"{PUBLIC_URL}/api"
+OAUTH_MCP_RESOURCE = f"{PUBLIC_URL}/mcp"
+OAUTH_RESOURCES = (OAUTH_API_RESOURCE, OAUTH_MCP_RESOURCE)
+# Clients identified by a client ID metadata document: an https URL whose JSON describes the
+# client, fetched with a short timeout, a size limit and SSRF protection (oauth/cimd.py).
+# OAUTH_CIMD_ALLOW_LOCALHOST_HTTP also admits http://localhost documents, for development.
+OAUTH2_PROVIDER["CIMD_ENABLED"] = _bool("OAUTH_CIMD_ENABLED", True)
+OAUTH2_PROVIDER["CIMD_METADATA_FETCHER"] = "oauth.cimd.MetadataFetcher"
+OAUTH_CIMD_ALLOW_LOCALHOST_HTTP = _bool("OAUTH_CIMD_ALLOW_LOCALHOST_HTTP", False)
 
 # Every email is sent by a background task. The database backend keeps the queue in the
 # database; `manage.py db_worker` runs it (`make run` starts one). TASKS_BACKEND=immediate runs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -33,6 +34,10 @@ class OAuthTokenAuthentication(BaseAuthentication):
         )
         user = token.user if token is not None else None
         if token is None or token.expires <= timezone.now() or user is None or not user.is_active:
+            raise TokenInvalid()
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        audience = getattr(view, "oauth_resource", settings.OAUTH_API_RESOURCE)
+        if audience not in (token.resource or [settings.OAUTH_API_RESOURCE]):
             raise TokenInvalid()
         request.principal = Principal(user=user, key=token)
         return user, token

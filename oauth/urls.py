@@ -4,6 +4,7 @@ The names are django-oauth-toolkit's own: its metadata view finds the endpoints 
 from django.urls import path
 from oauth2_provider import views as dot
 
+from oauth.metadata import McpResourceMetadataView
 from oauth.registration import RegistrationManagementView, RegistrationView
 from oauth.views import ConsentView, LatchkeyRevokeTokenView, LatchkeyTokenView
 
@@ -25,6 +26,11 @@ urlpatterns = [
         ".well-known/oauth-protected-resource/api",
         dot.OAuthProtectedResourceMetadataView.as_view(),
         name="oauth-resource-metadata-path",
+    ),
+    path(
+        ".well-known/oauth-protected-resource/mcp",
+        McpResourceMetadataView.as_view(),
+        name="oauth-resource-metadata-mcp",
     ),
     path(
         ".well-known/oauth-protected-resource",
