@@ -25,9 +25,10 @@ def presented_key(meta: Mapping[str, Any]) -> str | None:
     return raw.strip()
 
 
-# Every OAuth access token this server issues starts so (oauth/tokens.py): a Bearer value that
-# does is an access token, any other is read as an API key.
-OAUTH_ACCESS_TOKEN_PREFIX = "lka_"  # noqa: S105 - a prefix, not a secret
+# Every OAuth access token this server issues is a signed JWT (oauth/tokens.py): its JOSE
+# header is base64url JSON, so it starts so, and it has three dot-separated parts. No API key
+# has either; a Bearer value that is not one is read as an API key.
+JWT_START = "eyJ"
 
 
 def presented_token(meta: Mapping[str, Any]) -> str | None:
@@ -35,7 +36,9 @@ def presented_token(meta: Mapping[str, Any]) -> str | None:
     if "HTTP_X_API_KEY" in meta:
         return None
     raw = presented_key(meta)
-    return raw if raw is not None and raw.startswith(OAUTH_ACCESS_TOKEN_PREFIX) else None
+    if raw is None or not raw.startswith(JWT_START) or raw.count(".") != 2:
+        return None
+    return raw
 
 
 def resource_metadata_url(resource: str | None = None) -> str:

@@ -402,6 +402,10 @@ OAUTH2_PROVIDER["OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION"] = f"{PUBLIC_URL}/api/
 OAUTH_API_RESOURCE = f"{PUBLIC_URL}/api"
 OAUTH_MCP_RESOURCE = f"{PUBLIC_URL}/mcp"
 OAUTH_RESOURCES = (OAUTH_API_RESOURCE, OAUTH_MCP_RESOURCE)
+# Access tokens are RS256 JWTs (RFC 9068) whose keys are published at /.well-known/jwks.json;
+# a resource server may cache that set this long, and a rotated-in key waits as long before
+# it signs (oauth/signing.py).
+OAUTH_JWKS_MAX_AGE = _int("OAUTH_JWKS_MAX_AGE", 900, minimum=0)
 # Clients identified by a client ID metadata document: an https URL whose JSON describes the
 # client, fetched with a short timeout, a size limit and SSRF protection (oauth/cimd.py).
 # OAUTH_CIMD_ALLOW_LOCALHOST_HTTP also admits http://localhost documents, for development.

@@ -44,12 +44,14 @@ class Grant(AbstractGrant):
 
 class AccessToken(AbstractAccessToken):
     """An access token, pinned to `organization` as a key is (None: every organization of its
-    user). Only its checksum is stored. On the API it is the request's credential, read
-    through access.principal.Principal as a key is."""
+    user). The token is a signed JWT (oauth/tokens.py); only its checksum and its `jti` are
+    stored. On the API it is the request's credential, read through
+    access.principal.Principal as a key is."""
 
     credential_kind = "oauth"
 
     organization = pin_field()
+    jti = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"
@@ -58,6 +60,16 @@ class AccessToken(AbstractAccessToken):
     def granted_scopes(self) -> list[str]:
         """The scopes the person granted, as the API checks them."""
         return self.scope.split()
+
+    @property
+    def lookup(self) -> str:
+        """The token's name in the warm-key cache (apikeys/warm_cache.py), apart from any
+        key's."""
+        return lookup_of(self.jti or "")
+
+
+def lookup_of(jti: str) -> str:
+    return f"oauth.{jti}"
 
 
 class RefreshToken(AbstractRefreshToken):
@@ -73,6 +85,25 @@ class RefreshToken(AbstractRefreshToken):
 class IDToken(AbstractIDToken):
     class Meta(AbstractIDToken.Meta):
         swappable = "OAUTH2_PROVIDER_ID_TOKEN_MODEL"
+
+
+class SigningKey(models.Model):
+    """An RS256 key pair that signs access tokens (oauth/signing.py). The private key is kept
+    as encrypted PKCS#8 (a password derived from SECRET_KEY); the public half is published at
+    the JWKS URL from before the key signs until the last token it signed has expired."""
+
+    kid = models.CharField(max_length=64, unique=True)
+    private_key = models.TextField()
+    public_jwk = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+    # When it starts signing: a rotated-in key is published for a JWKS cache lifetime first.
+    signs_from = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["signs_from", "id"]
+
+    def __str__(self) -> str:
+        return self.kid
 
 
 class Consent(models.Model):

@@ -4,7 +4,8 @@ The names are django-oauth-toolkit's own: its metadata view finds the endpoints 
 from django.urls import path
 from oauth2_provider import views as dot
 
-from oauth.metadata import McpResourceMetadataView
+from oauth.endpoints import IntrospectionView, JwksView
+from oauth.metadata import McpResourceMetadataView, ServerMetadataView
 from oauth.registration import RegistrationManagementView, RegistrationView
 from oauth.views import ConsentView, LatchkeyRevokeTokenView, LatchkeyTokenView
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("oauth/authorize", ConsentView.as_view(), name="authorize"),
     path("oauth/token", LatchkeyTokenView.as_view(), name="token"),
     path("oauth/revoke", LatchkeyRevokeTokenView.as_view(), name="revoke-token"),
+    path("oauth/introspect", IntrospectionView.as_view(), name="introspect"),
     path("oauth/register", RegistrationView.as_view(), name="dcr-register"),
     path(
         "oauth/register/<str:client_id>",
@@ -37,9 +39,10 @@ urlpatterns = [
         dot.OAuthProtectedResourceMetadataView.as_view(),
         name="oauth-resource-metadata",
     ),
+    path(".well-known/jwks.json", JwksView.as_view(), name="jwks-info"),
     path(
         ".well-known/oauth-authorization-server",
-        dot.OAuthServerMetadataView.as_view(),
+        ServerMetadataView.as_view(),
         name="oauth-server-metadata",
     ),
 ]

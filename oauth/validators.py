@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
@@ -13,6 +14,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from audit.models import Action
 from audit.services import audit_record
 from oauth.models import AccessToken, Grant, RefreshToken
+from oauth.tokens import audience_of
 
 
 def pin(request: Any) -> str | None:
@@ -77,7 +79,21 @@ class LatchkeyValidator(OAuth2Validator):
                 .values_list("organization_id", flat=True)
                 .first()
             )
+            self._settle_audience(request)
         return valid
+
+    def _settle_audience(self, request: Any) -> None:
+        """Settle `request.resource` (RFC 8707) before the token is signed: what the request
+        names, within what its code or refresh token was granted for; only this server's
+        resources (invalid_target otherwise)."""
+        self._check_and_set_request_resource(request)
+        for resource in request.resource:
+            if resource not in settings.OAUTH_RESOURCES:
+                raise errors.CustomOAuth2Error(
+                    error="invalid_target",
+                    description="The resource is not one this server issues tokens for.",
+                    request=request,
+                )
 
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
@@ -89,6 +105,7 @@ class LatchkeyValidator(OAuth2Validator):
             return False  # a deactivated account's applications get nothing new
         if valid:
             request.organization_id = request.refresh_token_instance.organization_id
+            self._settle_audience(request)
         return valid
 
     @staticmethod
@@ -118,7 +135,12 @@ class LatchkeyValidator(OAuth2Validator):
         organization_id = pin(request)
         access_token = super()._create_access_token(expires, request, token, source_refresh_token)
         access_token.organization_id = organization_id
-        access_token.save(update_fields=["organization"])
+        access_token.jti = request.jti  # set when the token was signed (oauth/tokens.py)
+        access_token.resource = audience_of(request)
+        # An update, not a save: a new token has no cache entry for a save's signal to withdraw.
+        AccessToken.objects.filter(pk=access_token.pk).update(
+            organization_id=organization_id, jti=access_token.jti, resource=access_token.resource
+        )
         return access_token
 
     def _create_refresh_token(

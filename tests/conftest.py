@@ -67,6 +67,25 @@ def _empty_cache() -> None:
     warm_cache.clear_local()
 
 
+@pytest.fixture(scope="session")
+def _one_rsa_key() -> Any:
+    from oauth import signing
+
+    return signing.generate()
+
+
+@pytest.fixture(autouse=True)
+def _signing_keys_per_test(_one_rsa_key: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    # Each test's database starts with no signing key, so no worker's copy of the key list
+    # may outlive it; the key pair itself is made once (each gets its own kid).
+    from oauth import signing
+
+    monkeypatch.setattr(signing, "generate", lambda: _one_rsa_key)
+    signing.forget()
+    yield
+    signing.forget()
+
+
 @pytest.fixture(autouse=True)
 def _warm_key_cache_off(settings: Any) -> None:
     # The same query counts on every configuration: the warm-key cache, on by default with

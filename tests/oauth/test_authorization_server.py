@@ -30,7 +30,6 @@ pytestmark = pytest.mark.django_db
 AUTHORIZE = "/oauth/authorize"
 TOKEN = "/oauth/token"
 REVOKE = "/oauth/revoke"
-INTROSPECT = "/oauth/introspect"
 METADATA = "/.well-known/oauth-authorization-server"
 SIGN_IN = "/sign-in"
 
@@ -803,15 +802,6 @@ def basic_auth(app: Application) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(pair).decode()}
 
 
-def test_there_is_no_introspection_endpoint(tokens: Callable[..., dict]) -> None:
-    # Introspection would tell any client about every token: it is not served.
-    body = tokens()
-
-    response = Client().post(INTROSPECT, {"token": body["access_token"]})
-
-    assert response.status_code == 404
-
-
 # --- 9. Metadata --------------------------------------------------------------------------------
 
 
@@ -825,7 +815,14 @@ def test_metadata_advertises_only_what_the_server_accepts(settings: Any) -> None
     assert body["authorization_endpoint"] == f"{issuer}/oauth/authorize"
     assert body["token_endpoint"] == f"{issuer}/oauth/token"
     assert body["revocation_endpoint"] == f"{issuer}/oauth/revoke"
-    assert "introspection_endpoint" not in body
+    assert body["introspection_endpoint"] == f"{issuer}/oauth/introspect"
+    assert body["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
+    assert body["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
+    assert body["registration_endpoint"] == f"{issuer}/oauth/register"
+    assert body["client_id_metadata_document_supported"] is True
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert body["response_types_supported"] == ["code"]
     assert set(body["grant_types_supported"]) <= {"authorization_code", "refresh_token"}
