@@ -38,6 +38,7 @@ class Action(models.TextChoices):
     OAUTH_AUTHORIZED = "oauth.authorized", "Application authorized"
     OAUTH_REVOKED = "oauth.revoked", "Application's access revoked"
     OAUTH_REFRESH_REUSED = "oauth.refresh_reused", "Spent refresh token presented again"
+    OAUTH_CODE_REUSED = "oauth.code_reused", "Spent authorization code presented again"
     KEY_CREATED = "api_key.created", "API key created"
     KEY_RENAMED = "api_key.renamed", "API key renamed"
     KEY_REVOKED = "api_key.revoked", "API key revoked"

@@ -1,6 +1,6 @@
-"""OAuth in the admin: applications to register, and what was granted, to see. Grants and
-tokens are read-only (nothing here can mint or widen one); an operator ends an application's
-access by deleting the application."""
+"""OAuth in the admin: applications to register, and what was granted, to see. Grants, tokens
+and signing keys are read-only (nothing here can mint or widen one); an operator ends an
+application's access by deleting the application, and one token's by deleting it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken
+from oauth.models import AccessToken, Application, Grant, IDToken, RefreshToken, SigningKey
 
 for model in (Application, AccessToken, RefreshToken, Grant, IDToken):
     if admin.site.is_registered(model):
@@ -60,7 +60,16 @@ class ReadOnly(admin.ModelAdmin):
 class AccessTokenAdmin(ReadOnly):
     list_display = ["user", "application", "organization", "scope", "expires", "created"]
     list_select_related = ["user", "application", "organization"]
-    fields = ["user", "application", "organization", "scope", "expires", "created"]
+    fields = [
+        "user",
+        "application",
+        "organization",
+        "scope",
+        "resource",
+        "jti",
+        "expires",
+        "created",
+    ]
 
 
 @admin.register(RefreshToken)
@@ -80,3 +89,13 @@ class GrantAdmin(ReadOnly):
 @admin.register(IDToken)
 class IDTokenAdmin(ReadOnly):
     list_display = ["user", "application", "expires"]
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnly):
+    """The keys that sign access tokens, by kid and when each signs; never the private key.
+    `manage.py rotate_oauth_signing_key` adds one. Deleting a key refuses every token it
+    signed (within a minute on every server): the answer to a key that leaked."""
+
+    list_display = ["kid", "signs_from", "created"]
+    fields = ["kid", "signs_from", "created", "public_jwk"]

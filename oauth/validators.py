@@ -4,9 +4,11 @@ authorization code to every access and refresh token made from it."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
@@ -15,6 +17,23 @@ from audit.models import Action
 from audit.services import audit_record
 from oauth.models import AccessToken, Grant, RefreshToken
 from oauth.tokens import audience_of
+
+logger = logging.getLogger(__name__)
+
+# How long a spent code is remembered: well past its 60-second life, so a replay of a code
+# stolen from a log or a referrer still revokes what it gave.
+SPENT_CODE_MEMORY = 3600
+
+
+def spent_code_key(code: str) -> str:
+    return "oauth:spent-code:" + hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cache_set(name: str, value: str, timeout: int) -> None:
+    try:
+        cache.set(name, value, timeout=timeout)
+    except Exception:
+        logger.warning("cache unavailable; a spent code is not remembered", exc_info=True)
 
 
 def pin(request: Any) -> str | None:
@@ -65,12 +84,30 @@ class LatchkeyValidator(OAuth2Validator):
                 code = Grant.objects.select_for_update(of=("self",)).filter(code=request.code)
                 if not code.filter(user__is_active=True).exists():
                     raise errors.InvalidGrantError(request=request)
-            return super().save_bearer_token(token, request, *args, **kwargs)
+            saved = super().save_bearer_token(token, request, *args, **kwargs)
+            if request.grant_type == "authorization_code":
+                self._remember_spent_code(request)
+            return saved
+
+    @staticmethod
+    def _remember_spent_code(request: Any) -> None:
+        """Note which token family a code was exchanged for, so that the code presented
+        again revokes it (RFC 6749 §4.1.2): whoever replays a code may have stolen it."""
+        family = (
+            RefreshToken.objects.filter(access_token__jti=request.jti)
+            .values_list("token_family", flat=True)
+            .first()
+        )
+        if family is not None:
+            name, value = spent_code_key(request.code), str(family)
+            transaction.on_commit(lambda: _cache_set(name, value, SPENT_CODE_MEMORY))
 
     def validate_code(
         self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         valid = super().validate_code(client_id, code, client, request, *args, **kwargs)
+        if not valid:
+            self._revoke_for_replayed_code(code, client)
         if valid and not request.user.is_active:
             return False  # deactivated since consenting
         if valid:
@@ -107,6 +144,33 @@ class LatchkeyValidator(OAuth2Validator):
             request.organization_id = request.refresh_token_instance.organization_id
             self._settle_audience(request)
         return valid
+
+    @staticmethod
+    def _revoke_for_replayed_code(code: str, client: Any) -> None:
+        """A code already exchanged, presented again: every token made from it is revoked
+        (the whole refresh family), and the event audited."""
+        try:
+            family = cache.get(spent_code_key(code))
+        except Exception:
+            logger.warning("cache unavailable; a replayed code revokes nothing", exc_info=True)
+            return
+        if family is None:
+            return
+        source = (
+            RefreshToken.objects.filter(token_family=family, application=client)
+            .select_related("user")
+            .first()
+        )
+        if source is None:
+            return
+        RefreshToken.revoke_family(source.token_family)
+        audit_record(
+            action=Action.OAUTH_CODE_REUSED,
+            actor=source.user,
+            organization_id=source.organization_id,
+            target=source.user,
+            detail={"clientId": client.client_id, "tokenFamily": str(source.token_family)},
+        )
 
     @staticmethod
     def _record_reuse(refresh_token: str, client: Any) -> None:

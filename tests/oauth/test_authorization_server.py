@@ -18,9 +18,11 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from access.scopes import catalogue
 from accounts.models import User
+from audit.models import AuditEvent
 from oauth.models import AccessToken, Application, Grant, RefreshToken
 from tenants.models import Organization
 from tests.oauth.conftest import LOOPBACK, REDIRECT, SECRET
@@ -554,15 +556,43 @@ def test_denied_consent_sends_access_denied_back_and_grants_nothing(
 # --- 5. The code --------------------------------------------------------------------------------
 
 
-def test_code_is_single_use(browser: Client, app: Application) -> None:
+def test_a_replayed_code_is_refused_and_revokes_what_it_gave(
+    browser: Client, app: Application, django_capture_on_commit_callbacks: Any
+) -> None:
+    # RFC 6749 §4.1.2: a code presented twice may have been stolen; what it gave is revoked.
     verifier, challenge = pkce()
     code = authorization_code(browser, app, challenge)
-    assert exchange(app, code, verifier).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        first = exchange(app, code, verifier)
+    assert first.status_code == 200
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + first.json()["access_token"])
+    assert api.get("/api/user/me").status_code == 200
 
     replay = exchange(app, code, verifier)
 
     assert_oauth_error(replay, 400, "invalid_grant")
+    assert not AccessToken.objects.exists()
+    assert api.get("/api/user/me").status_code == 401
+    assert_oauth_error(refresh(app, first.json()["refresh_token"]), 400, "invalid_grant")
+    event = AuditEvent.objects.get(action="oauth.code_reused")
+    assert event.detail["clientId"] == app.client_id
+
+
+def test_another_clients_replay_of_a_code_revokes_nothing(
+    browser: Client, app: Application, app_factory: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    verifier, challenge = pkce()
+    code = authorization_code(browser, app, challenge)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert exchange(app, code, verifier).status_code == 200
+    other = app_factory()
+
+    replay = exchange(other, code, verifier)
+
+    assert_oauth_error(replay, 400, "invalid_grant")
     assert AccessToken.objects.count() == 1
+    assert not AuditEvent.objects.filter(action="oauth.code_reused").exists()
 
 
 def test_expired_code_is_refused(browser: Client, app: Application) -> None:

@@ -133,6 +133,29 @@ def test_the_admin_adds_and_changes_no_grant_or_token(
         assert token_row.scope == "user:read"
 
 
+def test_the_admin_shows_signing_keys_never_their_private_half(
+    admin_client: Client, app: Application, person
+) -> None:
+    from oauth.models import SigningKey
+    from oauth.tokens import issue_access_token
+
+    raw = issue_access_token(user=person, application=app, scopes=["user:read"])
+    key = SigningKey.objects.get()
+
+    listing = admin_client.get("/admin/oauth/signingkey/")
+    page = admin_client.get(f"/admin/oauth/signingkey/{key.pk}/change/").content.decode()
+    add = admin_client.get("/admin/oauth/signingkey/add/")
+    token_page = admin_client.get(
+        f"/admin/oauth/accesstoken/{AccessToken.objects.get().pk}/change/"
+    ).content.decode()
+
+    assert listing.status_code == 200 and key.kid in listing.content.decode()
+    assert key.kid in page and key.public_jwk["n"][:40] in page
+    assert "PRIVATE KEY" not in page and key.private_key[40:80] not in page
+    assert add.status_code == 403
+    assert raw not in token_page and raw.split(".")[2] not in token_page
+
+
 def test_the_admin_never_shows_a_stored_client_secret(
     admin_client: Client, app_factory: Callable[..., Application]
 ) -> None:
