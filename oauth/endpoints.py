@@ -70,8 +70,11 @@ class IntrospectionView(View):
     @staticmethod
     def _confidential_client(request: HttpRequest) -> bool:
         core = get_oauthlib_core()
-        uri, method, body, headers = core._extract_params(request)
-        oauth_request = OAuthRequest(uri, method, body, headers)
+        try:
+            uri, method, body, headers = core._extract_params(request)
+            oauth_request = OAuthRequest(uri, method, body, headers)
+        except ValueError:  # a query string or body oauthlib cannot read
+            return False
         if not core.server.request_validator.authenticate_client(oauth_request):
             return False
         return oauth_request.client.client_type == Application.CLIENT_CONFIDENTIAL

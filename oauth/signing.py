@@ -13,6 +13,7 @@ Each worker keeps the keys it has read in memory for KEYS_TTL seconds."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -23,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
-from django.db import transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from jwcrypto import jwk
@@ -33,7 +34,10 @@ from oauth.models import SigningKey
 ALGORITHM = "RS256"  # the one RFC 9068 requires every resource server to accept
 KEY_SIZE = 2048
 KEYS_TTL = 60  # seconds a worker trusts its copy of the key list
-UNKNOWN_KID_REREAD = 5  # an unknown kid re-reads a list older than this many seconds
+UNKNOWN_KID_REREAD = 1  # an unknown kid re-reads a list older than this many seconds
+# Seconds added to each hand-over between keys: clock differences between the servers, and
+# the verifier's leeway on `exp`.
+HANDOVER_MARGIN = 10
 _PASSWORD_SALT = "latchkey.oauth.signing-key"  # noqa: S105 - a salt, not a password
 
 
@@ -47,7 +51,12 @@ class Keys:
     verifiers: dict[str, jwk.JWK]  # the same, ready to verify with
     signing: str | None
     read_at: float
+    # False when this read made a key inside a transaction that may yet roll back: such a
+    # list is used once, never kept.
+    settled: bool = True
 
+
+logger = logging.getLogger(__name__)
 
 _keys: Keys | None = None
 _lock = threading.Lock()
@@ -96,11 +105,13 @@ def generate() -> rsa.RSAPrivateKey:
 
 
 def rotate(*, now: bool = False) -> SigningKey:
-    """Add the key that replaces the signing one: it signs once the JWKS cache lifetime has
-    passed, or at once with `now` (when the signing key must stop at once: tokens it already
-    signed stay valid until they expire or are revoked)."""
-    start = timezone.now() + (timedelta(0) if now else timedelta(seconds=jwks_max_age()))
-    return new_key(signs_from=start)
+    """Add the key that replaces the signing one. It signs once every server's copy of the
+    key list (KEYS_TTL) and every resource server's copy of the JWK Set (OAUTH_JWKS_MAX_AGE)
+    has had time to include it; with `now`, once every server's has (about a minute), for a
+    key that must stop signing soon. Tokens the old key signed stay valid until they expire
+    or are revoked."""
+    wait = KEYS_TTL + HANDOVER_MARGIN + (0 if now else jwks_max_age())
+    return new_key(signs_from=timezone.now() + timedelta(seconds=wait))
 
 
 def prune() -> int:
@@ -114,41 +125,51 @@ def prune() -> int:
 
 def _published(key: SigningKey, rows: list[SigningKey], now: datetime) -> bool:
     """A key is published until every token it may have signed has expired: until a later
-    key started signing, plus a token's lifetime and a minute for clocks."""
+    key started signing and every server has read that it did (KEYS_TTL), plus a token's
+    lifetime, with HANDOVER_MARGIN for clocks at each step."""
     later = [row.signs_from for row in rows if row.signs_from > key.signs_from]
     started = [moment for moment in later if moment <= now]
     if not started:
         return True
-    return min(started) + _token_lifetime() + timedelta(seconds=60) > now
+    # A server may sign with it until its copy of the list is KEYS_TTL old.
+    last_signature = min(started) + timedelta(seconds=KEYS_TTL + HANDOVER_MARGIN)
+    return last_signature + _token_lifetime() + timedelta(seconds=HANDOVER_MARGIN) > now
 
 
 def _read() -> Keys:
     rows = list(SigningKey.objects.order_by("signs_from", "id"))
     now = timezone.now()
     signing = [row for row in rows if row.signs_from <= now]
-    if not signing:
-        with transaction.atomic():
-            # The first key of an installation; two workers racing both make one, and the
-            # newer simply signs: both are published.
-            rows.append(new_key(signs_from=now))
+    made = not signing
+    if made:
+        # The first key of an installation; two servers racing both make one, and the newer
+        # simply signs: both are published (and a server meeting the other's kid reads the
+        # list again).
+        rows.append(new_key(signs_from=now))
         signing = rows[-1:]
     private: dict[str, jwk.JWK] = {}
     for row in rows:
         loaded = _loaded.get(row.kid) or _load_private(row.private_key)
         if loaded is not None:
             private[row.kid] = _loaded[row.kid] = loaded
-    readable = [row for row in signing if row.kid in private]
-    if not readable:  # SECRET_KEY changed beyond its fallbacks: the old keys are unusable
+    if signing[-1].kid not in private:
+        # The key that should sign was stored under a SECRET_KEY this server does not have
+        # (not even as a fallback): signing with an older key would outlive its publication,
+        # so this server makes a key it can use.
+        logger.error(
+            "OAuth signing key %s is unreadable with SECRET_KEY; adding one", signing[-1].kid
+        )
         rows.append(new_key(signs_from=now))
         private[rows[-1].kid] = _loaded[rows[-1].kid]
-        readable = rows[-1:]
+        signing, made = rows[-1:], True
     public = {row.kid: row.public_jwk for row in rows if _published(row, rows, now)}
     return Keys(
         private=private,
         public=public,
         verifiers={kid: jwk.JWK(**value) for kid, value in public.items()},
-        signing=readable[-1].kid,
+        signing=signing[-1].kid,
         read_at=time.time(),
+        settled=not made or not connection.in_atomic_block,
     )
 
 
@@ -170,7 +191,10 @@ def keys() -> Keys:
         return current
     with _lock:
         if _keys is None or time.time() - _keys.read_at >= KEYS_TTL:
-            _keys = _read()
+            fresh = _read()
+            if not fresh.settled:
+                return fresh
+            _keys = fresh
         return _keys
 
 

@@ -94,6 +94,8 @@ def issue_access_token(
     """An access token granted outside the token endpoint (for an operator's tooling and the
     tests): `user` granted `application` these `scopes`, pinned to `organization` (None: every
     one), for `resources` (default: the API). Returns its raw value; only a digest is kept."""
+    from oauth2_provider.models import set_token_value
+
     from oauth.models import AccessToken
 
     lifetime = (
@@ -119,6 +121,6 @@ def issue_access_token(
         jti=jti,
         expires=timezone.now() + timedelta(seconds=lifetime),
     )
-    token.token = raw
+    set_token_value(token, raw)  # only its checksum is stored
     token.save()
     return raw

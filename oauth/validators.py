@@ -120,17 +120,31 @@ class LatchkeyValidator(OAuth2Validator):
         return valid
 
     def _settle_audience(self, request: Any) -> None:
-        """Settle `request.resource` (RFC 8707) before the token is signed: what the request
-        names, within what its code or refresh token was granted for; only this server's
-        resources (invalid_target otherwise)."""
+        """Settle `request.resource` (RFC 8707) before the token is signed: the resources the
+        request names, which must be among those its code or refresh token was granted for
+        (the API, when the grant named none: the consent page said so); all of those when it
+        names none. Anything else is invalid_target."""
         self._check_and_set_request_resource(request)
-        for resource in request.resource:
-            if resource not in settings.OAUTH_RESOURCES:
-                raise errors.CustomOAuth2Error(
-                    error="invalid_target",
-                    description="The resource is not one this server issues tokens for.",
-                    request=request,
-                )
+        if request.grant_type == "authorization_code":
+            granted = (
+                Grant.objects.filter(code=request.code, application=request.client)
+                .values_list("resource", flat=True)
+                .first()
+            )
+        else:
+            granted = request.refresh_token_instance.resource
+        granted = list(granted or [settings.OAUTH_API_RESOURCE])
+        requested = list(request.resource or [])
+        if any(resource not in granted for resource in requested) or any(
+            resource not in settings.OAUTH_RESOURCES for resource in requested or granted
+        ):
+            raise errors.CustomOAuth2Error(
+                error="invalid_target",
+                description="The resource is not one this grant was given for.",
+                request=request,
+            )
+        request.resource = requested or granted
+        request.granted_resources = granted  # a new refresh token keeps them all
 
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
@@ -215,5 +229,6 @@ class LatchkeyValidator(OAuth2Validator):
             request, refresh_token_code, access_token, previous_refresh_token
         )
         refresh_token.organization_id = organization_id
-        refresh_token.save(update_fields=["organization"])
+        refresh_token.resource = getattr(request, "granted_resources", refresh_token.resource)
+        refresh_token.save(update_fields=["organization", "resource"])
         return refresh_token

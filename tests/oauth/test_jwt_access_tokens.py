@@ -310,11 +310,18 @@ def test_a_retired_key_is_pruned_once_no_live_token_can_carry_it(
     lifetime = settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"]
 
     assert signing.prune() == 0  # tokens it signed may still be live
+    # The new key started signing a token's lifetime ago, plus the time every server takes
+    # to learn it did, plus the margins.
+    handover = signing.KEYS_TTL + 2 * signing.HANDOVER_MARGIN
     SigningKey.objects.exclude(kid=old_kid).update(
-        signs_from=timezone.now() - timedelta(seconds=lifetime + 61)
+        signs_from=timezone.now() - timedelta(seconds=lifetime + handover - 5)
     )
     SigningKey.objects.filter(kid=old_kid).update(
-        signs_from=timezone.now() - timedelta(seconds=lifetime + 120)
+        signs_from=timezone.now() - timedelta(seconds=lifetime + handover + 60)
+    )
+    assert signing.prune() == 0  # five seconds short
+    SigningKey.objects.exclude(kid=old_kid).update(
+        signs_from=timezone.now() - timedelta(seconds=lifetime + handover + 1)
     )
     assert signing.prune() == 1
     assert [key["kid"] for key in Client().get(JWKS).json()["keys"]] != [old_kid]
