@@ -1,5 +1,6 @@
 """The consent page: django-oauth-toolkit's authorization endpoint, with the choice of the one
-organization the token may act in (or every one, when the person allows it)."""
+organization the token may act in (or every one, when the person allows it), and the resources
+(RFC 8707) the token may reach: those of OAUTH_RESOURCES the client names, else the API."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django import forms
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
@@ -16,14 +18,29 @@ from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views import AuthorizationView, RevokeTokenView, TokenView
+from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error, InvalidClientIdError
 
 from api.errors import RateLimited
+from oauth.cimd import document_host, is_loopback_document, resolve_loopback_document
 from oauth.models import Application, Consent
 from ratelimits.policies import consume
 from tenants.models import Membership
 
 EVERY_ORGANIZATION = "*"
 PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
+def resource_names() -> dict[str, str]:
+    """What the consent page calls each resource a token may be for (RFC 8707)."""
+    return {
+        settings.OAUTH_API_RESOURCE: "the Latchkey API",
+        settings.OAUTH_MCP_RESOURCE: "the MCP endpoint",
+    }
+
+
+def serves(resources: list[str]) -> bool:
+    """Whether each of `resources` is one of OAUTH_RESOURCES, compared exactly."""
+    return all(uri in settings.OAUTH_RESOURCES for uri in resources)
 
 
 class ConsentForm(AllowForm):
@@ -56,6 +73,9 @@ class ConsentView(AuthorizationView):
         challenge, nonce = params.get("code_challenge", ""), params.get("nonce", "")
         if (challenge and not PKCE_CHALLENGE.fullmatch(challenge)) or len(nonce) > 255:
             return self._malformed(request)
+        client_id = params.get("client_id", "")
+        if request.user.is_authenticated and is_loopback_document(client_id):
+            resolve_loopback_document(client_id)  # development only: see oauth/cimd.py
         try:
             return super().dispatch(request, *args, **kwargs)
         except (ValueError, Application.DoesNotExist):
@@ -64,6 +84,32 @@ class ConsentView(AuthorizationView):
     def _malformed(self, request: HttpRequest) -> HttpResponse:
         error = {"description": "The application sent a request that is not valid OAuth."}
         return render(request, self.template_name, {"error": error}, status=400)
+
+    def error_response(self, error: OAuthToolkitError, application: Any, **kwargs: Any) -> Any:
+        client_id = self.request.GET.get("client_id", "")
+        if isinstance(error.oauthlib_error, InvalidClientIdError) and client_id[:4] == "http":
+            # A client named by a metadata document that could not be fetched or was refused:
+            # the page says whose document, never why (that would map the network for anyone
+            # who asks).
+            kwargs["document_host"] = urlsplit(client_id).netloc
+        return super().error_response(error, application, **kwargs)
+
+    def validate_authorization_request(self, request: HttpRequest) -> tuple[list[str], dict]:
+        """The request as django-oauth-toolkit validates it, and then the resources it names
+        (RFC 8707): any that is not one of OAUTH_RESOURCES is `invalid_target`, sent back to
+        the (by now validated) redirect URI with the client's state."""
+        scopes, credentials = super().validate_authorization_request(request)
+        if not serves(request.GET.getlist("resource")):
+            raise OAuthToolkitError(
+                error=CustomOAuth2Error(
+                    error="invalid_target",
+                    # Not echoed: a client's value is not fit for an error_description.
+                    description="A resource is neither the Latchkey API nor the MCP endpoint.",
+                    state=credentials.get("state"),
+                ),
+                redirect_uri=credentials["redirect_uri"],
+            )
+        return scopes, credentials
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The consent page is never skipped: it is where the organization is chosen. A client's
@@ -90,6 +136,12 @@ class ConsentView(AuthorizationView):
         context["scope_rows"] = list(
             zip(scopes, context.get("scopes_descriptions") or [], strict=False)
         )
+        resources = (context.get("resource") or "").split() or [settings.OAUTH_API_RESOURCE]
+        names = resource_names()
+        context["resource_names"] = [names[uri] for uri in dict.fromkeys(resources)]
+        application = context.get("application")
+        # Who vouches for a document-described client's name: the host that publishes it.
+        context["document_host"] = document_host(application) if application else None
         return context
 
     def render_to_response(self, context: dict[str, Any], **kwargs: Any) -> HttpResponse:
@@ -156,6 +208,10 @@ class ConsentView(AuthorizationView):
         return super().redirect(redirect_to, application)
 
     def form_valid(self, form: ConsentForm) -> HttpResponse:
+        if not serves(form.cleaned_data.get("resource", "").split()):
+            # Only a tampered form gets here (the page was shown for known ones), and its
+            # redirect URI is not validated yet: a 400 page, not a redirect to it.
+            return self._malformed(self.request)
         choice = form.cleaned_data["organization"]
         self.organization_id = None if choice == EVERY_ORGANIZATION else choice
         response = super().form_valid(form)
@@ -182,6 +238,10 @@ class ConsentView(AuthorizationView):
             # organization, so nothing is granted.
             allow = False
         credentials["organization_id"] = getattr(self, "organization_id", None)
+        # Every grant names its audience: the resources asked for, once each, else the API.
+        # django-oauth-toolkit stores them on the Grant (and its tokens) as `resource`.
+        resources = credentials.get("resource") or [settings.OAUTH_API_RESOURCE]
+        credentials["resource"] = list(dict.fromkeys(resources))
         return super().create_authorization_response(request, scopes, credentials, allow)
 
 
