@@ -2,7 +2,9 @@
 
 Each route is listed once, with the scope it requires. Every credential a client can present
 (a session, a key with the scope, without it, pinned elsewhere, an outsider's, expired, revoked,
-malformed, none) then meets every route it applies to.
+malformed, none) then meets every route it applies to. An OAuth access token stands where a key
+does, with the same scope map, and is a column of its own: the routes it is refused on name
+the refusal.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from access.credentials import challenge
 from accounts.models import User
 from apikeys import conf, crypto
 from apikeys.models import ApiKey
+from oauth.models import Application
+from oauth.tokens import issue_access_token
 from tenants.models import Membership, Organization, Project, Role
 from tests.conftest import assert_error
 
@@ -69,6 +74,41 @@ def world(team, org_factory, member_factory, project_factory, api_key_factory) -
     )
 
 
+@pytest.fixture
+def oauth_application(user_factory) -> Application:
+    """A public OAuth client, registered by someone outside `world`."""
+    return Application.objects.create(
+        name="Acme Reports",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://client.example/callback",
+        user=user_factory(),
+    )
+
+
+@pytest.fixture
+def oauth_token(oauth_application) -> Callable[..., str]:
+    """oauth_token(user, scopes, organization=None, expires_in=None): the raw access token
+    `user` granted the application, pinned to `organization` (None: every one)."""
+
+    def make(
+        user: User,
+        scopes: list[str],
+        *,
+        organization: Organization | None = None,
+        expires_in: int | None = None,
+    ) -> str:
+        return issue_access_token(
+            user=user,
+            application=oauth_application,
+            scopes=scopes,
+            organization=organization,
+            expires_in=expires_in,
+        )
+
+    return make
+
+
 # --- The route table -------------------------------------------------------------------------
 
 
@@ -83,6 +123,9 @@ class Route:
     status: int = 200
     tenant: bool = False
     session_only: bool = False
+    # The code an OAuth access token holding the route's scope is refused with ("": it
+    # succeeds, as a key does).
+    oauth: str = ""
     label: str = ""
 
     @property
@@ -93,6 +136,16 @@ class Route:
 ORG = "/api/user/organizations/{org}"
 PROJECT = ORG + "/projects/{project}"
 
+
+def status_names_the_caller(data: dict[str, Any], world: World) -> bool:
+    """GET /api/auth/status: a session sees the profile; a key or an OAuth token without
+    user:read sees only its own metadata."""
+    if data["authMethod"] == "session":
+        return data["user"]["id"] == world.owner.pk
+    credential = data["apiKey"] if data["authMethod"] == "api_key" else data["oauthToken"]
+    return "user" not in data and credential["scopes"] == ["projects:read"]
+
+
 ROUTES = [
     Route(
         "GET", "/api/user/me", "user:read", "User fetched successfully",
@@ -100,13 +153,7 @@ ROUTES = [
     ),
     Route(
         "GET", "/api/auth/status", "", "Authenticated",
-        # A session sees the profile; a key without user:read sees only its own metadata.
-        check=lambda data, w: data["authenticated"] is True
-        and (
-            data["user"]["id"] == w.owner.pk
-            if data["authMethod"] == "session"
-            else "user" not in data and data["apiKey"]["scopes"] == ["projects:read"]
-        ),
+        check=lambda data, w: data["authenticated"] is True and status_names_the_caller(data, w),
     ),
     Route(
         "GET", "/api/user/organizations", "user:read", "Organizations fetched",
@@ -179,6 +226,7 @@ ROUTES = [
     ),
     Route(
         "POST", "/api/auth/api-key/create", "api-keys:write", "API key created",
+        oauth="FORBIDDEN",
         body=lambda w: {"name": "Child", "scopes": ["api-keys:write"]},
         check=lambda data, w: data["key"].startswith(conf.prefix())
         and data["name"] == "Child"
@@ -194,16 +242,19 @@ ROUTES = [
     ),
     Route(
         "POST", "/api/auth/api-key/update", "api-keys:write", "API key updated",
+        oauth="FORBIDDEN",
         body=lambda w: {"keyId": w.target_key.pk, "name": "Renamed key"},
         check=lambda data, w: data["id"] == w.target_key.pk and data["name"] == "Renamed key",
     ),
     Route(
         "POST", "/api/auth/api-key/revoke", "api-keys:write", "API key revoked",
+        oauth="FORBIDDEN",
         body=lambda w: {"keyId": w.target_key.pk},
         check=lambda data, w: data["id"] == w.target_key.pk and data["status"] == "revoked",
     ),
     Route(
         "POST", "/api/auth/sign-out", "", "Signed out", session_only=True,
+        oauth="SESSION_REQUIRED",
         check=lambda data, w: data is None,
     ),
 ]  # fmt: skip
@@ -221,6 +272,14 @@ KEY_ROUTES = routes(lambda route: not route.session_only)
 # the scope" row.
 SCOPED_ROUTES = routes(lambda route: bool(route.scope))
 TENANT_ROUTES = routes(lambda route: route.tenant)
+# Routes an OAuth access token holding the route's scope may use, and those that refuse it
+# (managing API keys, ending a session): `Route.oauth` names the refusal.
+OAUTH_ROUTES = routes(lambda route: not route.oauth)
+OAUTH_REFUSED_ROUTES = routes(lambda route: bool(route.oauth))
+OAUTH_REFUSALS = {
+    "FORBIDDEN": "API keys are issued, renamed and revoked with a session or an API key.",
+    "SESSION_REQUIRED": "This action needs a signed-in browser session.",
+}
 BEARER_ROUTES = routes(
     lambda route: (
         route.id
@@ -267,6 +326,10 @@ def call(client, route: Route, world: World, headers: dict[str, str] | None = No
 
 def key_header(raw: str) -> dict[str, str]:
     return {"X-Api-Key": raw}
+
+
+def bearer_header(raw: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {raw}"}
 
 
 def assert_success(response, route: Route, world: World) -> dict[str, Any]:
@@ -354,15 +417,18 @@ def test_sign_out_refuses_every_key(api_client, world, api_key_factory):
     )
 
 
-@pytest.mark.parametrize("credential", ["session", "key"])
+@pytest.mark.parametrize("credential", ["session", "key", "oauth"])
 def test_auth_status_says_how_the_caller_authenticated(
-    api_client, client_for, world, api_key_factory, credential
+    api_client, client_for, world, api_key_factory, oauth_token, oauth_application, credential
 ):
     key, raw = api_key_factory(user=world.owner, scopes=["projects:read"], name="Status")
     if credential == "session":
         response = client_for(world.owner).get("/api/auth/status")
-    else:
+    elif credential == "key":
         response = api_client.get("/api/auth/status", headers=key_header(raw))
+    else:
+        token = oauth_token(world.owner, ["projects:read"])
+        response = api_client.get("/api/auth/status", headers=bearer_header(token))
 
     assert response.status_code == 200
     data = response.json()["data"]
@@ -370,12 +436,19 @@ def test_auth_status_says_how_the_caller_authenticated(
         assert data["user"]["id"] == world.owner.pk
         assert data["authMethod"] == "session"
         assert data["apiKey"] is None
-    else:
+    elif credential == "key":
         assert "user" not in data  # the profile needs user:read
         assert data["authMethod"] == "api_key"
         assert data["apiKey"]["id"] == key.pk
         assert data["apiKey"]["scopes"] == ["projects:read"]
         assert data["apiKey"]["organizationId"] is None
+    else:
+        assert "user" not in data
+        assert (data["authMethod"], data["apiKey"]) == ("oauth", None)
+        assert data["oauthToken"]["clientId"] == oauth_application.client_id
+        assert data["oauthToken"]["application"] == "Acme Reports"
+        assert data["oauthToken"]["scopes"] == ["projects:read"]
+        assert data["oauthToken"]["organizationId"] is None
 
 
 # --- A key without the required scope --------------------------------------------------------
@@ -705,6 +778,170 @@ def test_bad_key_with_a_valid_session_is_401(
     assert_nothing_changed(route, world)
     # The session itself still works: it was the key that was refused.
     assert client.get("/api/user/me").status_code == 200
+
+
+# --- An OAuth access token ------------------------------------------------------------------
+#
+# The same scope map, tenancy gate and error codes as a key, presented as
+# `Authorization: Bearer`; what the token looks like is never assumed.
+
+
+@pytest.mark.parametrize("route", OAUTH_ROUTES)
+def test_oauth_token_with_the_required_scope_succeeds(api_client, world, oauth_token, route):
+    raw = oauth_token(world.owner, key_scopes_for(route))
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    assert_success(response, route, world)
+
+
+@pytest.mark.parametrize("route", OAUTH_REFUSED_ROUTES)
+def test_oauth_token_with_the_required_scope_is_refused_where_a_key_or_session_is_needed(
+    api_client, world, oauth_token, route
+):
+    # Even holding api-keys:write (which no consent grants: an application mints no
+    # credential of its own), a token manages no key; and only a session signs out.
+    raw = oauth_token(world.owner, key_scopes_for(route))
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    assert_error(response, 403, route.oauth, message=OAUTH_REFUSALS[route.oauth])
+    assert "WWW-Authenticate" not in response
+    assert_nothing_changed(route, world)
+
+
+@pytest.mark.parametrize("route", SCOPED_ROUTES)
+def test_oauth_token_without_the_required_scope_is_403_with_an_insufficient_scope_challenge(
+    api_client, world, oauth_token, route
+):
+    raw = oauth_token(world.owner, [sibling_of(route.scope)])
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    # The message says "API key" of a token too: see the report on this table.
+    body = assert_error(response, 403, "INSUFFICIENT_SCOPE")
+    assert body["required_scopes"] == [route.scope]
+    assert response["WWW-Authenticate"] == challenge(error="insufficient_scope", scope=route.scope)
+    assert_nothing_changed(route, world)
+
+
+@pytest.mark.parametrize("route", TENANT_ROUTES)
+def test_oauth_token_pinned_to_the_routes_organization_succeeds(
+    api_client, world, oauth_token, route
+):
+    raw = oauth_token(world.owner, key_scopes_for(route), organization=world.organization)
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    assert_success(response, route, world)
+
+
+@pytest.mark.parametrize("route", TENANT_ROUTES)
+def test_oauth_token_pinned_to_another_organization_is_403(api_client, world, oauth_token, route):
+    raw = oauth_token(world.owner, [route.scope], organization=world.other_organization)
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    assert_error(response, 403, "ORGANIZATION_MISMATCH")
+    assert_nothing_changed(route, world)
+
+
+def test_pinned_oauth_token_cannot_create_an_organization(api_client, world, oauth_token):
+    raw = oauth_token(world.owner, ["organizations:write"], organization=world.organization)
+    before = Organization.objects.count()
+
+    response = api_client.post(
+        "/api/user/organizations", {"name": "Escape"}, format="json", headers=bearer_header(raw)
+    )
+
+    assert_error(response, 403, "ORGANIZATION_MISMATCH")
+    assert Organization.objects.count() == before
+
+
+@pytest.mark.parametrize("route", TENANT_ROUTES)
+def test_outsiders_oauth_token_is_403_on_tenant_routes(api_client, world, oauth_token, route):
+    raw = oauth_token(world.outsider, [route.scope])
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    assert_error(
+        response,
+        403,
+        "NOT_ORGANIZATION_MEMBER",
+        message="This credential does not belong to the requested organization.",
+    )
+    assert_nothing_changed(route, world)
+
+
+def _tampered(raw: str) -> str:
+    """`raw` with one character near its start changed: whatever the format, a token that was
+    never issued (and, signed, one whose signature no longer holds)."""
+    replacement = "A" if raw[10] != "A" else "B"
+    return raw[:10] + replacement + raw[11:]
+
+
+def unusable_oauth_token(kind: str, world: World, oauth_token, oauth_application) -> str:
+    """A token of the owner's, with every scope a route here needs, that no longer stands."""
+    scopes = sorted({route.scope for route in ROUTES if route.scope})
+    raw = oauth_token(world.owner, scopes, expires_in=-1 if kind == "expired" else None)
+    if kind == "revoked":
+        # As the client revokes it (RFC 7009).
+        answer = Client().post(
+            "/oauth/revoke", {"token": raw, "client_id": oauth_application.client_id}
+        )
+        assert answer.status_code == 200
+    if kind == "tampered":
+        raw = _tampered(raw)
+    if kind == "owner-deactivated":
+        User.objects.filter(pk=world.owner.pk).update(is_active=False)
+    return raw
+
+
+@pytest.mark.parametrize("kind", ["expired", "revoked", "tampered", "owner-deactivated"])
+@pytest.mark.parametrize("route", routes())
+def test_oauth_token_that_does_not_stand_is_401_with_an_invalid_token_challenge(
+    api_client, world, oauth_token, oauth_application, route, kind
+):
+    raw = unusable_oauth_token(kind, world, oauth_token, oauth_application)
+
+    response = call(api_client, route, world, headers=bearer_header(raw))
+
+    body = assert_error(response, 401, "TOKEN_INVALID", message=UNAUTHORIZED)
+    assert body["reason"] == (
+        "The access token is unknown, expired or revoked, or its owner is deactivated."
+    )
+    assert response["WWW-Authenticate"] == challenge(error="invalid_token")
+    assert_nothing_changed(route, world)
+
+
+@pytest.mark.parametrize("kind", ["expired", "revoked", "tampered"])
+@pytest.mark.parametrize("route", routes())
+def test_bad_oauth_token_with_a_valid_session_is_401(
+    client_for, world, oauth_token, oauth_application, route, kind
+):
+    client = client_for(world.owner)
+    raw = unusable_oauth_token(kind, world, oauth_token, oauth_application)
+
+    response = call(client, route, world, headers=bearer_header(raw))
+
+    assert_error(response, 401, "TOKEN_INVALID", message=UNAUTHORIZED)
+    assert_nothing_changed(route, world)
+    # The session itself still works: it was the token that was refused.
+    assert client.get("/api/user/me").status_code == 200
+
+
+def test_oauth_token_in_the_api_key_header_is_not_a_key(api_client, world, oauth_token):
+    # Access tokens travel as `Authorization: Bearer` only (RFC 6750): in X-Api-Key a token
+    # is read as a key, and no key it is.
+    raw = oauth_token(world.owner, ["user:read"])
+
+    response = api_client.get("/api/user/me", headers=key_header(raw))
+
+    assert_key_rejected(
+        response,
+        "KEY_INVALID",
+        "The API key is malformed, unknown, or its owner is deactivated.",
+    )
 
 
 # --- Scopes ∩ role, and changes to the owner take effect on the next request -------------------

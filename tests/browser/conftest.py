@@ -7,11 +7,14 @@ except on CI (CI=true), where a missing browser is a failure: .ci/run installs i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = [
@@ -79,3 +82,36 @@ def csp_violations(page: object) -> list[str]:
 
     page.on("console", listen)  # type: ignore[attr-defined]
     return seen
+
+
+@pytest.fixture
+def public_url_is_live_server(live_server: Any, settings: Any) -> str:
+    """PUBLIC_URL, and every setting config/settings.py derives from it, pointed at the live
+    server for the test; returns that URL.
+
+    The OAuth issuer (the metadata document's endpoints, `iss` in every authorization
+    response, a JWT's `iss`), the resources a token is issued for, the protected-resource
+    metadata and the 401 challenges all name PUBLIC_URL: a client talking to the live server
+    must see its address there. Assigning OAUTH2_PROVIDER sends `setting_changed`, on which
+    django-oauth-toolkit reloads its cached `oauth2_settings` (and again when the test ends).
+    Should settings.py derive a new setting from PUBLIC_URL, the check at the end fails here,
+    naming it, rather than a test failing on an address far from the cause."""
+    old, url = settings.PUBLIC_URL, live_server.url
+    settings.PUBLIC_URL = url
+    settings.OAUTH_API_RESOURCE = f"{url}/api"
+    settings.OAUTH_MCP_RESOURCE = f"{url}/mcp"
+    settings.OAUTH_RESOURCES = (settings.OAUTH_API_RESOURCE, settings.OAUTH_MCP_RESOURCE)
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OIDC_ISS_ENDPOINT": url,
+        "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": f"{url}/api",
+        "OAUTH2_PROTECTED_RESOURCE_AUTHORIZATION_SERVERS": [url],
+        "OAUTH2_PROTECTED_RESOURCE_DOCUMENTATION": f"{url}/api/docs",
+    }
+    if old != url:
+        # The old address, not followed by more of a URL's authority (a port, a longer host).
+        stale = re.compile(re.escape(old) + r"(?![\w:.-])")
+        names = [name for name in dir(django_settings) if name.isupper()]
+        left = [name for name in names if stale.search(repr(getattr(django_settings, name)))]
+        assert not left, f"still derived from the old PUBLIC_URL {old!r}: {left}"
+    return url
