@@ -8,4 +8,7 @@ class OAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from oauth import signals  # noqa: F401 - connects the membership receiver
+        from oauth import (  # noqa: F401 - connect their receivers
+            cimd,  # a CIMD client's first registration is audited
+            signals,  # memberships ending, and the warm-key cache
+        )

@@ -107,15 +107,18 @@ class SigningKey(models.Model):
 
 
 class Consent(models.Model):
-    """What a person last approved for an application: its scopes and the organization chosen.
-    A later request for no more than these, and while the person is still in that organization,
-    is approved without asking; asking for more asks again."""
+    """What a person last approved for an application: its scopes, the resources it may reach
+    and the organization chosen. A later request for no more than these, and while the person
+    is still in that organization, is approved without asking; asking for more asks again."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_consents"
     )
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="consents")
     scope = models.TextField()
+    # The resources (RFC 8707) approved; empty for a consent given before they were recorded,
+    # which covers the API alone.
+    resource = models.JSONField(default=list, blank=True)
     organization = pin_field()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -127,5 +130,7 @@ class Consent(models.Model):
     def __str__(self) -> str:
         return f"{self.user} → {self.application}: {self.scope}"
 
-    def covers(self, scopes: list[str]) -> bool:
-        return set(scopes) <= set(self.scope.split())
+    def covers(self, scopes: list[str], resources: list[str]) -> bool:
+        """Whether these scopes and resources were all approved."""
+        approved = set(self.resource or [settings.OAUTH_API_RESOURCE])
+        return set(scopes) <= set(self.scope.split()) and set(resources) <= approved

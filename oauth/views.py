@@ -165,7 +165,8 @@ class ConsentView(AuthorizationView):
         if "consent" in self.request.GET.get("prompt", "").split():
             return None  # the client asks for the page itself (OpenID Connect's prompt)
         consent = Consent.objects.filter(user=self.request.user, application=application).first()
-        if consent is None or not consent.covers(context.get("scopes") or []):
+        resources = (context.get("resource") or "").split() or [settings.OAUTH_API_RESOURCE]
+        if consent is None or not consent.covers(context.get("scopes") or [], resources):
             return None
         if (
             consent.organization_id is not None
@@ -225,6 +226,10 @@ class ConsentView(AuthorizationView):
                 application=Application.objects.get(client_id=form.cleaned_data["client_id"]),
                 defaults={
                     "scope": " ".join(sorted(form.cleaned_data["scope"].split())),
+                    "resource": sorted(
+                        set(form.cleaned_data.get("resource", "").split())
+                        or {settings.OAUTH_API_RESOURCE}
+                    ),
                     "organization_id": self.organization_id,
                 },
             )

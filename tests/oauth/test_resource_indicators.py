@@ -88,17 +88,39 @@ def test_the_token_is_for_the_grants_resources(browser: Client, app: Application
     assert AccessToken.objects.get(application=app).resource == [MCP]
 
 
-def test_a_remembered_consent_carries_the_resources_asked_for_again(
-    browser: Client, app: Application
+@pytest.mark.parametrize(
+    ("approved", "asked", "asks_again"),
+    [
+        ([], [], False),
+        ([], [API], False),
+        ([], [MCP], True),
+        ([MCP], [API, MCP], True),
+        ([API, MCP], [MCP], False),
+        ([API, MCP], [], False),
+    ],
+    ids=[
+        "the API again",
+        "the API by name",
+        "the MCP endpoint after the API",
+        "both after the MCP endpoint",
+        "one of both",
+        "the default after both",
+    ],
+)
+def test_a_remembered_consent_covers_the_resources_it_approved_and_no_more(
+    browser: Client, app: Application, approved: list[str], asked: list[str], asks_again: bool
 ) -> None:
-    # A consent is remembered for its scopes and organization, not (yet) its resources: the
-    # same answer again, for the resources this request names.
-    granted(browser, app, [])
+    granted(browser, app, approved)
 
-    answer = authorize(browser, app, [MCP])
+    answer = authorize(browser, app, asked)
 
-    assert answer.status_code == 302, answer.content
-    assert Grant.objects.get(code=query(answer["Location"])["code"]).resource == [MCP]
+    if asks_again:
+        assert answer.status_code == 200  # the consent page, naming what is asked
+        assert b"Allow" in answer.content or b"allow" in answer.content
+    else:
+        assert answer.status_code == 302, answer.content
+        code = query(answer["Location"])["code"]
+        assert Grant.objects.get(code=code).resource == (asked or [API])
 
 
 @pytest.mark.parametrize(
