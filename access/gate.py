@@ -20,8 +20,9 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     is always admitted from the database. An organization that does not exist answers exactly
     like one the caller does not belong to, so ids cannot be probed.
     """
-    if not Principal.of(request).reaches(organization_id):
-        raise OrganizationMismatch()
+    principal = Principal.of(request)
+    if not principal.reaches(organization_id):
+        raise OrganizationMismatch(via=principal.via)
     tenancy = tenancy_snapshot(request)
     if tenancy is not None:  # read with the key (or from the warm-key cache): no query
         if organization_id not in tenancy.roles:

@@ -77,5 +77,5 @@ class Principal:
         if self.pin is None:
             return requested
         if requested not in (None, self.pin):
-            raise OrganizationMismatch()
+            raise OrganizationMismatch(via=self.via)
         return self.pin

@@ -78,8 +78,9 @@ class ApiView(APIView):
         `required_scopes` field; DRF's own answer otherwise (401 without a credential)."""
         if code == InsufficientScope.code:
             scope = required_scope(self, request)
-            refusal = InsufficientScope(scope)
-            if Principal.of(request).via == "oauth":
+            via = Principal.of(request).via
+            refusal = InsufficientScope(scope, via=via)
+            if via == "oauth":
                 # RFC 6750: an OAuth client learns from the challenge what to ask for.
                 refusal.auth_header = challenge(error="insufficient_scope", scope=scope or "")
             raise refusal

@@ -183,19 +183,33 @@ class KeyRevoked(KeyRejected):
     code = "KEY_REVOKED"
 
 
+# The same refusals, worded for an OAuth access token (the code stays the same).
+TOKEN_MESSAGES = {
+    "INSUFFICIENT_SCOPE": _("Insufficient access token scopes. Missing: {scopes}"),
+    "ORGANIZATION_MISMATCH": _("This access token is pinned to another organization."),
+}
+
+
+def _worded(code: str, via: str) -> Any:
+    return TOKEN_MESSAGES[code] if via == "oauth" else MESSAGES[code]
+
+
 class InsufficientScope(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "INSUFFICIENT_SCOPE"
 
-    def __init__(self, scope: str) -> None:
+    def __init__(self, scope: str, *, via: str = "api_key") -> None:
         super().__init__(
-            str(MESSAGES[self.code]).format(scopes=scope), extra={"required_scopes": [scope]}
+            str(_worded(self.code, via)).format(scopes=scope), extra={"required_scopes": [scope]}
         )
 
 
 class OrganizationMismatch(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "ORGANIZATION_MISMATCH"
+
+    def __init__(self, *, via: str = "api_key") -> None:
+        super().__init__(_worded(self.code, via))
 
 
 class KeyBroaderThanCreator(ApiError):

@@ -98,8 +98,10 @@ class OrganizationListView(ApiView):
         responses={201: OrganizationSerializer},
     )
     def post(self, request: Request) -> Response:
-        if Principal.of(request).pin:
-            raise OrganizationMismatch()  # a pinned key stays inside its one organization
+        principal = Principal.of(request)
+        if principal.pin:
+            # a pinned key (or token) stays inside its one organization
+            raise OrganizationMismatch(via=principal.via)
         serializer = OrganizationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = services.organization_create(
