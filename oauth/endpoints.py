@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.common import Request as OAuthRequest
 
@@ -41,6 +42,7 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 
 @method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class IntrospectionView(View):
     """RFC 7662, for resource servers that run elsewhere: a confidential client (HTTP Basic,
     or client_id and client_secret in the body) posts `token` and learns whether it is a live

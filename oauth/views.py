@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.settings import oauth2_settings
@@ -264,6 +265,8 @@ def limited(request: HttpRequest, policy: str = "OAUTH_TOKEN") -> HttpResponse |
     return None
 
 
+# Error reports never carry a code, verifier, refresh token, secret or token from a form.
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class LatchkeyTokenView(TokenView):
     """The token endpoint, for the two grants this server has: any other is refused before
     django-oauth-toolkit reads the request. Limited per client address."""
@@ -285,6 +288,7 @@ class LatchkeyTokenView(TokenView):
         return response
 
 
+@method_decorator(sensitive_post_parameters(), name="dispatch")
 class LatchkeyRevokeTokenView(RevokeTokenView):
     """Token revocation (RFC 7009), limited per client address as the token endpoint is."""
 

@@ -224,3 +224,18 @@ def test_the_token_endpoints_are_limited_per_address(
     limited = Client().post(endpoint, body)
     assert limited.json()["error"] == "rate_limited"
     assert int(limited["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke", "/oauth/introspect"])
+def test_error_reports_never_carry_a_posted_secret(path: str) -> None:
+    # Django's error reports (a 500's mail, the debug page) filter what these views mark.
+    from django.test import RequestFactory
+    from django.urls import resolve
+    from django.views.debug import SafeExceptionReporterFilter
+
+    request = RequestFactory().post(path, {"refresh_token": "lkr_secret", "token": "eyJsecret"})
+    resolve(path).func(request)
+
+    cleansed = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert request.sensitive_post_parameters == "__ALL__"
+    assert "lkr_secret" not in str(cleansed) and "eyJsecret" not in str(cleansed)
