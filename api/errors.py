@@ -217,6 +217,16 @@ class KeyBroaderThanCreator(ApiError):
     code = "KEY_BROADER_THAN_CREATOR"
 
 
+class PayloadTooLarge(ApiError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class HttpsRequired(ApiError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "HTTPS_REQUIRED"
+
+
 class RateLimited(ApiError):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     code = "RATE_LIMITED"

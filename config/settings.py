@@ -436,7 +436,7 @@ if _bool("BEHIND_TLS_PROXY", False):
 # after the key had crossed the network, so ApiRequestGuardMiddleware refuses plain-HTTP API
 # requests with 403 HTTPS_REQUIRED instead (/api/health excepted, for load balancers).
 SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^api(?:/|$)"]
+SECURE_REDIRECT_EXEMPT = [r"^api(?:/|$)", r"^mcp$"]
 SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS >= 31536000)

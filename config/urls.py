@@ -5,6 +5,7 @@ from django.urls import include, path, re_path, register_converter
 
 from api import views
 from api.converters import UlidConverter
+from mcpserver.views import McpView
 
 register_converter(UlidConverter, "ulid")
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     re_path(r"^api(?:/.*)?$", views.ApiNotFoundView.as_view()),
     path("admin/", admin.site.urls),
+    path("mcp", McpView.as_view(), name="mcp"),
     path("", include("oauth.urls")),
     path("", include("dashboard.urls")),
 ]
