@@ -2,20 +2,35 @@
 
 The browser is /usr/bin/chromium, or CHROMIUM_PATH. Where it is missing the browser tests skip,
 except on CI (CI=true), where a missing browser is a failure: .ci/run installs it.
+
+Also what the OAuth and MCP tests share: the person and organizations that authorize a client,
+an application's loopback callback listener, signing in on the way to the consent page, and
+`query` to read a URL's parameters.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings as django_settings
+from playwright.sync_api import expect
 
+from tenants.models import Organization, Project
+from tests.conftest import PASSWORD
+
+EMAIL = "ada@example.com"
+ORGANIZATION = "Analytical Engines"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -115,3 +130,113 @@ def public_url_is_live_server(live_server: Any, settings: Any) -> str:
         left = [name for name in names if stale.search(repr(getattr(django_settings, name)))]
         assert not left, f"still derived from the old PUBLIC_URL {old!r}: {left}"
     return url
+
+
+def query(url: str) -> dict[str, str]:
+    """The query parameters of `url`, each of which must stand there once."""
+    params = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    assert all(len(values) == 1 for values in params.values()), params
+    return {name: values[0] for name, values in params.items()}
+
+
+class LoopbackCallback:
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.received: list[str] = []
+        self._arrivals: queue.Queue[str] = queue.Queue()
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{self.origin}/callback"
+
+    @property
+    def at_callback(self) -> re.Pattern[str]:
+        return re.compile(re.escape(self.redirect_uri) + r"\?")
+
+    def _arrive(self, url: str) -> None:
+        self.received.append(url)
+        self._arrivals.put(url)
+
+    def wait(self, timeout: float) -> str:
+        try:
+            return self._arrivals.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"nothing reached {self.redirect_uri} in {timeout}s") from None
+
+
+@pytest.fixture
+def loopback_callback() -> Iterator[LoopbackCallback]:
+    """An application's loopback listener (RFC 8252), as a native app or an MCP host runs one:
+    a tiny HTTP server on 127.0.0.1, on a free port, in a thread, so that its origin is not the
+    live server's (http://localhost:<port>). Shut down when the test ends.
+
+    It answers GET /callback with "ok" (any other path with 404) and gives:
+    - `origin`: http://127.0.0.1:<port>; `redirect_uri`: the origin's /callback;
+      `at_callback`: a pattern for `page.wait_for_url` matching the redirect URI with a query;
+    - `received`: the full URL of every callback that arrived, in order;
+    - `wait(timeout)`: blocks until a callback arrives that no earlier `wait` returned, and
+      returns its full URL (TimeoutError after `timeout` seconds); safe from any thread."""
+
+    class Callback(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if urlsplit(self.path).path != "/callback":
+                self.send_error(404)
+                return
+            listener._arrive(listener.origin + self.path)
+            body = b"ok"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Callback)
+    listener = LoopbackCallback(f"http://127.0.0.1:{server.server_port}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield listener
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@dataclass
+class World:
+    organization: Organization
+    elsewhere: Organization
+    project: Project
+
+
+@pytest.fixture
+def world(
+    user_factory: Callable[..., Any],
+    org_factory: Callable[..., Organization],
+    project_factory: Callable[..., Project],
+) -> World:
+    """Someone (EMAIL) who owns ORGANIZATION, with a project, and one more organization, so
+    that the choice on the consent page is a pin."""
+    person = user_factory(email=EMAIL, password=PASSWORD)
+    elsewhere = org_factory(owner=person, name="Babbage & Co")
+    organization = org_factory(owner=person, name=ORGANIZATION)
+    return World(
+        organization=organization,
+        elsewhere=elsewhere,
+        project=project_factory(organization, name="Difference Engine"),
+    )
+
+
+def sign_in_to_consent(page: Any, url: str, application: str, loopback: LoopbackCallback) -> None:
+    """Open the authorization URL signed out, sign in as EMAIL on the page it sends to, and land
+    on the consent page for `application`, which names the loopback's host as where the browser
+    goes next."""
+    page.goto(url)
+    page.wait_for_url(re.compile(r"/sign-in\?next="))
+    page.get_by_label("Email").fill(EMAIL)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/oauth/authorize\?"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(application)
+    expect(page.get_by_text(f"sent back to {urlsplit(loopback.origin).netloc}")).to_be_visible()

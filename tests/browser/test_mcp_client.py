@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,84 +33,27 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from mcp.types import CallToolResult, Tool
 from playwright.sync_api import expect
 
-from tenants.models import Organization, Project
-from tests.conftest import PASSWORD
+from tenants.models import Project
+from tests.browser.conftest import (
+    ORGANIZATION,
+    LoopbackCallback,
+    World,
+    query,
+    sign_in_to_consent,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EMAIL = "ada@example.com"
-ORGANIZATION = "Analytical Engines"
 CLIENT_NAME = "Engine Room Assistant"
 WAIT = 30  # seconds either side waits for the other
 
 
-@dataclass
-class Loopback:
-    """The client's loopback listener (RFC 8252), as a native MCP host runs one: it answers
-    GET /callback with "ok" and hands each callback's query to whoever waits for it."""
-
-    origin: str = ""
-    received: queue.Queue[str] = field(default_factory=queue.Queue)
-
-    @property
-    def redirect_uri(self) -> str:
-        return f"{self.origin}/callback"
-
-
 @pytest.fixture
-def loopback() -> Iterator[Loopback]:
-    listener = Loopback()
-
-    class Callback(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if urlsplit(self.path).path != "/callback":
-                self.send_error(404)
-                return
-            listener.received.put(urlsplit(self.path).query)
-            body = b"ok"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Callback)
-    listener.origin = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield listener
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-@dataclass
-class World:
-    organization: Organization
-    elsewhere: Organization
-    project: Project
-
-
-@pytest.fixture
-def world(
-    user_factory: Callable[..., Any],
-    org_factory: Callable[..., Organization],
-    project_factory: Callable[..., Project],
-) -> World:
-    """Someone (EMAIL) who owns ORGANIZATION, with a project, and one more organization with
-    one of its own, so that choosing on the consent page pins the authorization."""
-    person = user_factory(email=EMAIL, password=PASSWORD)
-    elsewhere = org_factory(owner=person, name="Babbage & Co")
-    project_factory(elsewhere, name="Analytical Engine")
-    organization = org_factory(owner=person, name=ORGANIZATION)
-    return World(
-        organization=organization,
-        elsewhere=elsewhere,
-        project=project_factory(organization, name="Difference Engine"),
-    )
+def world(world: World, project_factory: Callable[..., Project]) -> World:
+    """conftest's `world`, and a project in the other organization too: list_projects must
+    answer with ORGANIZATION's project alone."""
+    project_factory(world.elsewhere, name="Analytical Engine")
+    return world
 
 
 # --- The MCP host, in its own thread ----------------------------------------------------------
@@ -151,7 +92,7 @@ class Host:
     kept in `responses`, in order."""
 
     url: str
-    loopback: Loopback
+    loopback: LoopbackCallback
     organization_id: str
     authorizations: queue.Queue[str] = field(default_factory=queue.Queue)
     results: queue.Queue[tuple[list[Tool], CallToolResult]] = field(default_factory=queue.Queue)
@@ -182,8 +123,8 @@ class Host:
             raise AuthorizeAgain()
 
     async def callback_handler(self) -> tuple[str, str | None]:
-        answer = await anyio.to_thread.run_sync(self.loopback.received.get, True, WAIT)
-        params = {name: values[0] for name, values in parse_qs(answer).items()}
+        answer = await anyio.to_thread.run_sync(self.loopback.wait, WAIT)
+        params = {name: values[0] for name, values in parse_qs(urlsplit(answer).query).items()}
         return params["code"], params.get("state")
 
     async def record(self, response: httpx.Response) -> None:
@@ -223,29 +164,16 @@ class Host:
 # --- The person, in Chromium -------------------------------------------------------------------
 
 
-def query(url: str) -> dict[str, str]:
-    params = parse_qs(urlsplit(url).query, keep_blank_values=True)
-    assert all(len(values) == 1 for values in params.values()), params
-    return {name: values[0] for name, values in params.items()}
-
-
-def sign_in_and_authorize(page: Any, url: str, loopback: Loopback) -> None:
+def sign_in_and_authorize(page: Any, url: str, loopback: LoopbackCallback) -> None:
     """Open the authorization URL signed out, sign in where it sends, pin the authorization to
     ORGANIZATION and authorize: the browser lands on the client's loopback listener."""
-    page.goto(url)
-    page.wait_for_url(re.compile(r"/sign-in\?next="))
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/oauth/authorize\?"))
-    expect(page.get_by_role("heading", level=1)).to_contain_text(CLIENT_NAME)
-    expect(page.get_by_text(f"sent back to {urlsplit(loopback.origin).netloc}")).to_be_visible()
+    sign_in_to_consent(page, url, CLIENT_NAME, loopback)
     expect(page.get_by_text("It will reach the MCP endpoint.")).to_be_visible()
     for scope in ("user:read", "projects:read", "projects:write", "api-keys:read"):
         expect(page.locator("ul.scope-list code", has_text=scope)).to_have_count(1)
     page.get_by_label("Organization").select_option(label=ORGANIZATION)
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(re.compile(re.escape(loopback.redirect_uri) + r"\?"))
+    page.wait_for_url(loopback.at_callback)
     expect(page.locator("body")).to_have_text("ok")
 
 
@@ -258,11 +186,11 @@ def revoke_in_the_dashboard(page: Any, base: str) -> None:
 
 
 def test_the_sdk_client_authorizes_lists_and_calls_tools_and_stops_when_revoked(
-    public_url_is_live_server, page, csp_violations, loopback, world
+    public_url_is_live_server, page, csp_violations, loopback_callback, world
 ):
     base = public_url_is_live_server
     mcp = f"{base}/mcp"
-    host = Host(url=mcp, loopback=loopback, organization_id=world.organization.pk)
+    host = Host(url=mcp, loopback=loopback_callback, organization_id=world.organization.pk)
     host.start()
 
     # Discovery and registration happened on the client's side; what reaches the browser is
@@ -273,7 +201,7 @@ def test_the_sdk_client_authorizes_lists_and_calls_tools_and_stops_when_revoked(
     assert asked["resource"] == mcp
     assert asked["scope"] == "user:read projects:read projects:write api-keys:read"
     assert asked["code_challenge_method"] == "S256"
-    assert asked["redirect_uri"] == loopback.redirect_uri
+    assert asked["redirect_uri"] == loopback_callback.redirect_uri
     first = host.responses[0]
     assert (first.request.url, first.status_code) == (mcp, 401)
     assert first.headers["WWW-Authenticate"] == (
@@ -283,7 +211,7 @@ def test_the_sdk_client_authorizes_lists_and_calls_tools_and_stops_when_revoked(
     registered = [r for r in host.responses if r.request.url == f"{base}/oauth/register"]
     assert [r.status_code for r in registered] == [201]
 
-    sign_in_and_authorize(page, url, loopback)
+    sign_in_and_authorize(page, url, loopback_callback)
 
     tools, projects = host.results.get(timeout=WAIT)
     assert [tool.name for tool in tools] == [

@@ -13,12 +13,9 @@ bodies, headers, and the errors Authlib raises; never the token's format.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -28,88 +25,13 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from playwright.sync_api import expect
 
 from access.credentials import challenge
-from tenants.models import Organization, Project
+from tests.browser.conftest import EMAIL, ORGANIZATION, LoopbackCallback, query
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EMAIL = "ada@example.com"
-ORGANIZATION = "Analytical Engines"
 APPLICATION = "Acme Reports"
 SCOPE = "projects:read"
-
-
-@dataclass
-class WebApp:
-    """The third-party application's loopback listener: it answers GET /callback with "ok"
-    and keeps the full URL of each request it received."""
-
-    origin: str
-    received: list[str] = field(default_factory=list)
-
-    @property
-    def redirect_uri(self) -> str:
-        return f"{self.origin}/callback"
-
-    @property
-    def at_callback(self) -> re.Pattern[str]:
-        return re.compile(re.escape(self.redirect_uri) + r"\?")
-
-
-@dataclass
-class World:
-    organization: Organization
-    elsewhere: Organization
-    project: Project
-
-
-@pytest.fixture
-def web_app() -> Iterator[WebApp]:
-    """A tiny HTTP server on 127.0.0.1, on a free port, in a thread: another origin than the
-    live server's (http://localhost:<port>)."""
-
-    class Callback(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if urlsplit(self.path).path != "/callback":
-                self.send_error(404)
-                return
-            app.received.append(app.origin + self.path)
-            body = b"ok"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Callback)
-    app = WebApp(origin=f"http://127.0.0.1:{server.server_port}")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-@pytest.fixture
-def world(
-    user_factory: Callable[..., Any],
-    org_factory: Callable[..., Organization],
-    project_factory: Callable[..., Project],
-) -> World:
-    """Someone (EMAIL) who owns ORGANIZATION, with a project, and one more organization, so
-    that the choice on the consent page is a pin."""
-    person = user_factory(email=EMAIL, password=PASSWORD)
-    elsewhere = org_factory(owner=person, name="Babbage & Co")
-    organization = org_factory(owner=person, name=ORGANIZATION)
-    return World(
-        organization=organization,
-        elsewhere=elsewhere,
-        project=project_factory(organization, name="Difference Engine"),
-    )
 
 
 # --- The person, in Chromium -----------------------------------------------------------------
@@ -151,16 +73,16 @@ def register_application(page: Any, redirect_uri: str, *, confidential: bool) ->
     return client_id, secret
 
 
-def authorize(page: Any, url: str, web_app: WebApp) -> str:
+def authorize(page: Any, url: str, loopback: LoopbackCallback) -> str:
     """Open the authorization URL, pin the authorization to ORGANIZATION and authorize: the
     URL the browser is sent back to."""
     page.goto(url)
     expect(page.get_by_role("heading", level=1)).to_contain_text(APPLICATION)
-    expect(page.get_by_text(f"sent back to {urlsplit(web_app.origin).netloc}")).to_be_visible()
+    expect(page.get_by_text(f"sent back to {urlsplit(loopback.origin).netloc}")).to_be_visible()
     expect(page.get_by_text(SCOPE)).to_be_visible()
     page.get_by_label("Organization").select_option(label=ORGANIZATION)
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(web_app.at_callback)
+    page.wait_for_url(loopback.at_callback)
     expect(page.locator("body")).to_have_text("ok")
     return page.url
 
@@ -176,12 +98,6 @@ def revoke_in_the_dashboard(page: Any, base: str) -> None:
 
 
 # --- What the client sees --------------------------------------------------------------------
-
-
-def query(url: str) -> dict[str, str]:
-    params = parse_qs(urlsplit(url).query, keep_blank_values=True)
-    assert all(len(values) == 1 for values in params.values()), params
-    return {name: values[0] for name, values in params.items()}
 
 
 def api_error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
@@ -205,7 +121,7 @@ def refused_grant(session: OAuth2Session, token_endpoint: str, refresh_token: st
 
 @pytest.fixture
 def authlib_client(
-    web_app: WebApp,
+    loopback_callback: LoopbackCallback,
 ) -> Iterator[Callable[[str, str], tuple[OAuth2Session, list[requests.PreparedRequest]]]]:
     """authlib_client(client_id, secret or ""): Authlib's session for the application, as its
     documentation writes it, and the token requests it sends. Closed when the test ends: a
@@ -218,7 +134,7 @@ def authlib_client(
             client_id,
             secret or None,
             scope=SCOPE,
-            redirect_uri=web_app.redirect_uri,
+            redirect_uri=loopback_callback.redirect_uri,
             code_challenge_method="S256",
             # A confidential client authenticates with HTTP Basic (Authlib's default).
             token_endpoint_auth_method="client_secret_basic" if secret else "none",
@@ -243,7 +159,7 @@ def test_an_authlib_web_app_is_authorized_refreshes_and_stops_when_revoked(
     public_url_is_live_server,
     page,
     csp_violations,
-    web_app,
+    loopback_callback,
     world,
     authlib_client,
     monkeypatch,
@@ -267,18 +183,20 @@ def test_an_authlib_web_app_is_authorized_refreshes_and_stops_when_revoked(
     assert token_endpoint == f"{base}/oauth/token"
 
     sign_in(page, base)
-    client_id, secret = register_application(page, web_app.redirect_uri, confidential=confidential)
+    client_id, secret = register_application(
+        page, loopback_callback.redirect_uri, confidential=confidential
+    )
     session, sent = authlib_client(client_id, secret)
 
     # 1. Authorization code + PKCE.
     verifier = generate_token(48)
     url, state = session.create_authorization_url(authorization_endpoint, code_verifier=verifier)
-    callback = authorize(page, url, web_app)
+    callback = authorize(page, url, loopback_callback)
     answer = query(callback)
     assert set(answer) == {"code", "state", "iss"}, answer
     assert answer["state"] == state
     assert answer["iss"] == base  # RFC 9207: the issuer the client discovered
-    assert web_app.received == [callback]
+    assert loopback_callback.received == [callback]
 
     token = session.fetch_token(
         token_endpoint,
@@ -339,8 +257,8 @@ def test_an_authlib_web_app_is_authorized_refreshes_and_stops_when_revoked(
     verifier = generate_token(48)
     url, state = session.create_authorization_url(authorization_endpoint, code_verifier=verifier)
     page.goto(url)
-    page.wait_for_url(web_app.at_callback)
-    assert web_app.received == [callback, page.url]
+    page.wait_for_url(loopback_callback.at_callback)
+    assert loopback_callback.received == [callback, page.url]
     answer = query(page.url)
     assert set(answer) == {"code", "state", "iss"}, answer
     assert (answer["state"], answer["iss"]) == (state, base)

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -29,59 +25,14 @@ from playwright.sync_api import expect
 from oauth.models import AccessToken, Application
 from oauth.views import ConsentView
 from tenants.models import Organization
+from tests.browser.conftest import EMAIL, ORGANIZATION, LoopbackCallback, query, sign_in_to_consent
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EMAIL = "ada@example.com"
-ORGANIZATION = "Analytical Engines"
 APPLICATION = "Acme Reports"
 REGISTERED = "http://127.0.0.1/callback"
 STATE = "s1"
-
-
-@dataclass
-class Client:
-    """An application's loopback listener: it answers GET /callback with "ok" and keeps each
-    request's path and query."""
-
-    origin: str
-    received: list[str] = field(default_factory=list)
-
-    @property
-    def redirect_uri(self) -> str:
-        return f"{self.origin}/callback"
-
-
-@pytest.fixture
-def client_app() -> Iterator[Client]:
-    """A tiny HTTP server on 127.0.0.1, on a free port, in a thread: the client's origin is not
-    the live server's (http://localhost:<port>)."""
-    received: list[str] = []
-
-    class Callback(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if urlsplit(self.path).path != "/callback":
-                self.send_error(404)
-                return
-            received.append(self.path)
-            body = b"ok"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Callback)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Client(origin=f"http://127.0.0.1:{server.server_port}", received=received)
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture
@@ -112,35 +63,22 @@ def pkce() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def query(url: str) -> dict[str, str]:
-    params = parse_qs(urlsplit(url).query, keep_blank_values=True)
-    assert all(len(values) == 1 for values in params.values()), params
-    return {name: values[0] for name, values in params.items()}
-
-
 def open_consent(
-    page: Any, base: str, application: Application, client: Client, challenge: str
+    page: Any, base: str, application: Application, loopback: LoopbackCallback, challenge: str
 ) -> None:
     """Open the authorization URL signed out, sign in on the page it sends to, and land on
     the consent page."""
     params = {
         "response_type": "code",
         "client_id": application.client_id,
-        "redirect_uri": client.redirect_uri,
+        "redirect_uri": loopback.redirect_uri,
         "scope": "projects:read",
         "state": STATE,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
     }
-    page.goto(f"{base}/oauth/authorize?{urlencode(params)}")
-    page.wait_for_url(re.compile(r"/sign-in\?next="))
-    page.get_by_label("Email").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/oauth/authorize\?"))
-    expect(page.get_by_role("heading", level=1)).to_contain_text(APPLICATION)
-    host = urlsplit(client.origin).netloc
-    expect(page.get_by_text(f"sent back to {host}")).to_be_visible()
+    url = f"{base}/oauth/authorize?{urlencode(params)}"
+    sign_in_to_consent(page, url, APPLICATION, loopback)
     expect(page.get_by_text("projects:read")).to_be_visible()
 
 
@@ -154,25 +92,21 @@ def form_action(page: Any) -> list[str]:
     raise AssertionError(f"no form-action in {policy!r}")
 
 
-def at_callback(client: Client) -> re.Pattern[str]:
-    return re.compile(re.escape(client.redirect_uri) + r"\?")
-
-
 def test_authorizing_sends_the_browser_to_the_client_with_a_code(
-    live_server, page, csp_violations, client_app, organization, application
+    live_server, page, csp_violations, loopback_callback, organization, application
 ):
     base = live_server.url
     verifier, challenge = pkce()
-    open_consent(page, base, application, client_app, challenge)
-    assert form_action(page) == ["'self'", client_app.origin]
+    open_consent(page, base, application, loopback_callback, challenge)
+    assert form_action(page) == ["'self'", loopback_callback.origin]
 
     page.get_by_label("Organization").select_option(label=ORGANIZATION)
     page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(at_callback(client_app))
+    page.wait_for_url(loopback_callback.at_callback)
 
     expect(page.locator("body")).to_have_text("ok")
-    assert len(client_app.received) == 1
-    assert query(page.url) == query(client_app.received[0])
+    assert len(loopback_callback.received) == 1
+    assert query(page.url) == query(loopback_callback.received[0])
     answer = query(page.url)
     assert set(answer) == {"code", "state", "iss"}, answer
     assert answer["state"] == STATE
@@ -184,7 +118,7 @@ def test_authorizing_sends_the_browser_to_the_client_with_a_code(
         data={
             "grant_type": "authorization_code",
             "code": answer["code"],
-            "redirect_uri": client_app.redirect_uri,
+            "redirect_uri": loopback_callback.redirect_uri,
             "client_id": application.client_id,
             "code_verifier": verifier,
         },
@@ -200,15 +134,15 @@ def test_authorizing_sends_the_browser_to_the_client_with_a_code(
 
 
 def test_denying_sends_the_browser_to_the_client_with_access_denied(
-    live_server, page, csp_violations, client_app, organization, application
+    live_server, page, csp_violations, loopback_callback, organization, application
 ):
-    open_consent(page, live_server.url, application, client_app, pkce()[1])
+    open_consent(page, live_server.url, application, loopback_callback, pkce()[1])
 
     page.get_by_role("button", name="Deny").click()
-    page.wait_for_url(at_callback(client_app))
+    page.wait_for_url(loopback_callback.at_callback)
 
     expect(page.locator("body")).to_have_text("ok")
-    assert len(client_app.received) == 1
+    assert len(loopback_callback.received) == 1
     answer = query(page.url)
     assert answer["error"] == "access_denied"
     assert answer["state"] == STATE
@@ -220,20 +154,20 @@ def test_denying_sends_the_browser_to_the_client_with_access_denied(
 
 
 def test_without_the_redirect_origin_in_form_action_the_browser_stops(
-    live_server, page, csp_violations, client_app, organization, application, monkeypatch
+    live_server, page, csp_violations, loopback_callback, organization, application, monkeypatch
 ):
     # The instrument the tests above rely on: with the site's plain form-action 'self' (the
     # consent view's addition undone, in the live server's thread too), Chromium refuses the
     # redirect to the client and reports it.
     monkeypatch.setattr(ConsentView, "render_to_response", AuthorizationView.render_to_response)
-    open_consent(page, live_server.url, application, client_app, pkce()[1])
+    open_consent(page, live_server.url, application, loopback_callback, pkce()[1])
     assert form_action(page) == ["'self'"]
 
     with page.expect_console_message(lambda m: "form-action" in m.text):
         page.get_by_role("button", name="Authorize").click()
 
-    assert client_app.received == []
-    assert not page.url.startswith(client_app.origin)
+    assert loopback_callback.received == []
+    assert not page.url.startswith(loopback_callback.origin)
     # Chromium names the form's own address, not the redirect's target (which it keeps from
     # the page): the consent URL, whose POST the server did answer.
     assert len(csp_violations) == 1
