@@ -3,6 +3,8 @@ scope the route declares for its method, its tenancy gate and its refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from rest_framework.request import Request
@@ -43,3 +45,14 @@ def authorize(request: Request, route: type[APIView], **kwargs: Any) -> APIView:
     view.kwargs = kwargs
     view.check_permissions(request)
     return view
+
+
+def route_rate_limits(route: type[APIView]) -> Sequence[tuple[str, str]]:
+    """The route's own tighter rate-limit policies for the method it mirrors (a view may
+    declare them per method, reading its request's)."""
+    limits = getattr(route, "rate_limits", ())
+    if isinstance(limits, property):
+        probe = route()
+        probe.request = SimpleNamespace(method=route.mirrored_method)  # type: ignore[attr-defined]
+        return tuple(limits.fget(probe))  # type: ignore[misc]
+    return tuple(limits)

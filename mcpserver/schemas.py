@@ -33,7 +33,13 @@ STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
-ULID: Schema = {"type": "string", "pattern": f"^{UlidConverter.regex}$"}
+# The length too: a pattern's `$` also matches before a final newline.
+ULID: Schema = {
+    "type": "string",
+    "pattern": f"^{UlidConverter.regex}$",
+    "minLength": 26,
+    "maxLength": 26,
+}
 
 # --- Arguments --------------------------------------------------------------------------------
 
@@ -221,7 +227,8 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
     if rule == "additionalProperties":
         known = error.schema.get("properties", {})
         return [
-            (str(extra)[:40], "No such argument.")
+            # A name is echoed: never one that cannot be written as UTF-8 (a lone surrogate).
+            (str(extra)[:40].encode("utf-8", "backslashreplace").decode(), "No such argument.")
             for extra in error.instance
             if extra not in known
         ]

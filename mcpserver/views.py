@@ -5,6 +5,8 @@ of Latchkey runs (gunicorn's sync workers, the ORM) because nothing here waits o
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,7 +15,7 @@ from django.http import HttpResponse
 from mcp import types
 from mcp.shared.version import SUPPORTED_PROTOCOL_VERSIONS
 from pydantic import BaseModel
-from rest_framework.exceptions import MethodNotAllowed, UnsupportedMediaType
+from rest_framework.exceptions import APIException, MethodNotAllowed, UnsupportedMediaType
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
@@ -24,10 +26,13 @@ from api.middleware import API_POLICY, refuses_plain_http
 from audit.models import Action
 from audit.services import audit_record_once
 from lib.clientip import client_ip, ip_identity
-from mcpserver import protocol
+from mcpserver import protocol, schemas, tools
 from mcpserver.authentication import McpTokenAuthentication
 from mcpserver.errors import INTERNAL_ERROR, INVALID_REQUEST, RpcError, api_answer
+from mcpserver.routes import authorize, route_rate_limits
 from ratelimits.policies import rate_limit_headers
+
+logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION_HEADER = "HTTP_MCP_PROTOCOL_VERSION"
 
@@ -79,7 +84,55 @@ class McpView(ApiView):
             accepted = HttpResponse(status=202)
             del accepted["Content-Type"]
             return accepted
-        return json_response(200, protocol.answer(message, request))
+        answered = protocol.answer(message, request)
+        try:
+            return json_response(200, answered)
+        except Exception:  # an answer that cannot be written as JSON: a bug of ours
+            logger.exception("MCP answer to %s could not be written", message.method)
+            text = "Internal error."
+            error = RpcError(INTERNAL_ERROR, text, error_body(500, "INTERNAL_ERROR", text))
+            return rpc_error(200, error, request_id)
+
+    # --- Rate limits: a tool call spends what its API route would ---------------------------
+
+    def called_tool(self, request: Request) -> tuple[tools.Tool, dict[str, Any]] | None:
+        """The tool a tools/call request names, with its arguments; None for anything else
+        (any other message, an unknown tool, a body that is not one message)."""
+        try:
+            message = protocol.parse(request.body)
+        except protocol.Unreadable:
+            return None
+        if not isinstance(message, types.JSONRPCRequest) or message.method != "tools/call":
+            return None
+        params = message.params or {}
+        tool = tools.TOOLS.get(params.get("name")) if isinstance(params.get("name"), str) else None
+        arguments = params.get("arguments")
+        if tool is None:
+            return None
+        return tool, arguments if isinstance(arguments, dict) else {}
+
+    def charged_organization(self, request: Request) -> tuple[str, str] | None:
+        """As for the API route the tool mirrors: a tool in an organization spends that
+        organization's plan budgets once its gate admits the caller (a refusal: the call
+        counts against the token alone, and the tool answers the refusal)."""
+        called = self.called_tool(request)
+        if called is not None and called[0].tenant_scoped and request.auth is not None:
+            tool, arguments = called
+            if schemas.argument_problems(tool.input_schema, arguments):
+                return None  # refused as invalid params, against the token alone
+            organization_id = arguments["organizationId"].upper()
+            try:
+                view = authorize(request, tool.route, organization_id=organization_id)
+            except APIException:
+                return None
+            return view.organization_plan()
+        return super().charged_organization(request)
+
+    @property
+    def rate_limits(self) -> Sequence[tuple[str, str]]:  # type: ignore[override]
+        """The route's own tighter policies (none of today's tools' routes has one)."""
+        called = self.called_tool(self.request) if hasattr(self, "request") else None
+        return route_rate_limits(called[0].route) if called else ()
 
     def get_exception_handler(self) -> Any:
         return exception_answer
