@@ -4,10 +4,12 @@ is ApiKeyAuthentication's."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from jwcrypto import jwt
 from jwcrypto.common import JWException
@@ -19,6 +21,7 @@ from access.credentials import Unconfirmed, challenge, presented_token
 from access.gate import tenancy_of
 from access.principal import Principal
 from api.errors import TokenInvalid
+from apikeys import conf as apikeys_conf
 from apikeys import warm_cache
 from apikeys.authentication import confirms
 from oauth import signing
@@ -55,6 +58,24 @@ def verified_claims(raw: str) -> dict[str, Any] | None:
     return claims if isinstance(claims, dict) and isinstance(claims.get("jti"), str) else None
 
 
+def use_due(token: AccessToken, now: datetime) -> bool:
+    resolution = timedelta(seconds=apikeys_conf.setting("LAST_USED_RESOLUTION"))
+    return token.last_used_at is None or now - token.last_used_at >= resolution
+
+
+def record_use(token: AccessToken, now: datetime) -> bool:
+    """Set the token's last use at most once per LAST_USED_RESOLUTION seconds, as a key's
+    (a conditional UPDATE: concurrent workers write the minute once). Whether it moved."""
+    if not use_due(token, now):
+        return False
+    resolution = timedelta(seconds=apikeys_conf.setting("LAST_USED_RESOLUTION"))
+    AccessToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - resolution)
+    ).update(last_used_at=now)
+    token.last_used_at = now
+    return True
+
+
 def audiences(claims: dict[str, Any]) -> list[str]:
     aud = claims.get("aud")
     return [aud] if isinstance(aud, str) else [a for a in aud or [] if isinstance(a, str)]
@@ -86,6 +107,9 @@ class OAuthTokenAuthentication(BaseAuthentication):
         entry, storable = (None, False)
         if readable:
             entry = warm_cache.local_get(lookup)
+            # This worker's copy decides only a use that writes nothing (see ApiKeyAuthentication).
+            if entry is not None and use_due(entry.key, timezone.now()):
+                entry = None
             if entry is None:
                 entry, storable = warm_cache.get(lookup)
             else:
@@ -108,8 +132,11 @@ class OAuthTokenAuthentication(BaseAuthentication):
         user = token.user if token is not None else None
         if token is None or token.expires <= timezone.now() or user is None or not user.is_active:
             raise TokenInvalid()
-        if storable and entry is None:
+        fresh = storable and entry is None
+        if fresh:
             tenancy = tenancy_of(Principal(user=user, key=token))
+        moved = record_use(token, timezone.now())
+        if tenancy is not None and (moved or fresh):
             warm_cache.put(warm_cache.Entry(key=token, tenancy=tenancy, read_at=read_at))
         request.principal = Principal(user=user, key=token, tenancy=tenancy)
         return user, token

@@ -52,6 +52,9 @@ class AccessToken(AbstractAccessToken):
 
     organization = pin_field()
     jti = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # When the token was last used on the API or /mcp, to the minute (as a key's lastUsedAt);
+    # a token made by a refresh starts from its predecessor's.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta(AbstractAccessToken.Meta):
         swappable = "OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL"

@@ -26,6 +26,7 @@ class Authorization:
     scopes: list[str]
     organizations: list[Any]  # the pinned Organization rows; None in it: every organization
     last_refreshed: datetime
+    last_used: datetime | None  # its tokens' latest use on the API or /mcp, to the minute
 
 
 def authorizations_of(user: Any) -> list[Authorization]:
@@ -43,6 +44,7 @@ def authorizations_of(user: Any) -> list[Authorization]:
         )
         if token.access_token is not None:
             entry["scopes"].update(token.access_token.scope.split())
+            entry["used"] = latest(entry.get("used"), token.access_token.last_used_at)
         if token.organization not in entry["pins"]:
             entry["pins"].append(token.organization)
     # An application remembered as approved counts too, tokens or not: it would be let in again.
@@ -65,9 +67,14 @@ def authorizations_of(user: Any) -> list[Authorization]:
             scopes=sorted(entry["scopes"]),
             organizations=entry["pins"],
             last_refreshed=entry["at"],
+            last_used=entry.get("used"),
         )
         for entry in grouped.values()
     ]
+
+
+def latest(*moments: datetime | None) -> datetime | None:
+    return max((moment for moment in moments if moment is not None), default=None)
 
 
 @transaction.atomic
@@ -174,6 +181,7 @@ class OrganizationAuthorization:
     scopes: list[str]
     pinned: bool
     last_refreshed: datetime
+    last_used: datetime | None
 
 
 def organization_authorizations(organization_id: str) -> list[OrganizationAuthorization]:
@@ -199,6 +207,7 @@ def organization_authorizations(organization_id: str) -> list[OrganizationAuthor
             entry["people"].append(token.user)
         if token.access_token is not None:
             entry["scopes"].update(token.access_token.scope.split())
+            entry["used"] = latest(entry.get("used"), token.access_token.last_used_at)
     rows = [
         OrganizationAuthorization(
             application=entry["application"],
@@ -206,6 +215,7 @@ def organization_authorizations(organization_id: str) -> list[OrganizationAuthor
             scopes=sorted(entry["scopes"]),
             pinned=pinned,
             last_refreshed=entry["at"],
+            last_used=entry.get("used"),
         )
         for (_application_id, pinned), entry in grouped.items()
     ]

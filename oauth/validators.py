@@ -156,6 +156,9 @@ class LatchkeyValidator(OAuth2Validator):
             return False  # a deactivated account's applications get nothing new
         if valid:
             request.organization_id = request.refresh_token_instance.organization_id
+            # Read before the rotation deletes it: the new access token carries it on.
+            previous = request.refresh_token_instance.access_token
+            request.previous_last_used = previous.last_used_at if previous else None
             self._settle_audience(request)
         return valid
 
@@ -215,9 +218,13 @@ class LatchkeyValidator(OAuth2Validator):
         access_token.organization_id = organization_id
         access_token.jti = request.jti  # set when the token was signed (oauth/tokens.py)
         access_token.resource = audience_of(request)
+        access_token.last_used_at = getattr(request, "previous_last_used", None)
         # An update, not a save: a new token has no cache entry for a save's signal to withdraw.
         AccessToken.objects.filter(pk=access_token.pk).update(
-            organization_id=organization_id, jti=access_token.jti, resource=access_token.resource
+            organization_id=organization_id,
+            jti=access_token.jti,
+            resource=access_token.resource,
+            last_used_at=access_token.last_used_at,
         )
         return access_token
 

@@ -210,3 +210,48 @@ def timezone_now() -> Any:
     from django.utils import timezone
 
     return timezone.now()
+
+
+def last_used_cell(page: str) -> str:
+    row = page.split("Acme Reports", 1)[1]
+    return row.split('<td class="nowrap">', 1)[1].split("</td>", 1)[0]
+
+
+def test_the_page_says_when_the_application_last_used_its_access(
+    granted, browser: Client, app: Application, settings
+) -> None:
+    assert last_used_cell(browser.get(PAGE).content.decode()) == "Never"
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + granted["access_token"])
+    assert api.get("/api/user/me").status_code == 200
+    used = AccessToken.objects.get().last_used_at
+
+    renewed = Client().post(
+        TOKEN,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": granted["refresh_token"],
+            "client_id": app.client_id,
+        },
+    )
+
+    assert used is not None
+    assert renewed.status_code == 200
+    # The refreshed token carries the last use on: the application has not used it yet.
+    assert AccessToken.objects.get().last_used_at == used
+    cell = last_used_cell(browser.get(PAGE).content.decode())
+    assert f'datetime="{used.isoformat()}"' in cell
+
+
+def test_a_token_records_its_use_at_most_once_a_minute(granted, django_assert_num_queries) -> None:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + granted["access_token"])
+    assert api.get("/api/user/me").status_code == 200
+    first = AccessToken.objects.get().last_used_at
+
+    # The token, the pinned organization's membership, the person's organization count: no
+    # UPDATE within the minute.
+    with django_assert_num_queries(3):
+        assert api.get("/api/user/me").status_code == 200
+
+    assert AccessToken.objects.get().last_used_at == first
