@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -30,6 +31,8 @@ class Principal:
     user: Any
     key: Any = None  # the ApiKey that authenticated the request; None for a session
     tenancy: Tenancy | None = None  # a read's snapshot of the owner's memberships, if any
+    # Set when the request presented a rolled key's previous secret: when that secret stops.
+    previous_secret_ends_at: datetime | None = None
 
     @classmethod
     def of(cls, request: Any) -> Principal:
@@ -57,6 +60,16 @@ class Principal:
             return None
         granted = getattr(self.key, "granted_scopes", None)
         return list(granted if granted is not None else self.key.scopes)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the API key the request presented stops working: the key's expiry, or the end
+        of a rolled key's previous secret if that was presented and ends sooner. None for a
+        key that never expires, and for any other credential."""
+        if self.via != "api_key":
+            return None
+        ends = [self.key.expires_at, self.previous_secret_ends_at]
+        return min((end for end in ends if end is not None), default=None)
 
     @property
     def pin(self) -> str | None:

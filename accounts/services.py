@@ -336,6 +336,7 @@ def password_reset_confirm(*, token: str, new_password: str, revoke_keys: bool =
         target=user,
         detail={"keysRevoked": revoked, **({"revokeKeys": True} if revoke_keys else {})},
     )
+    _password_changed_notify(user, reset=True)
     if not user.is_verified:
         user.mark_verified()
     return user
@@ -367,10 +368,19 @@ def password_change(*, request: HttpRequest, current_password: str, new_password
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])
         audit_record(action=Action.PASSWORD_CHANGED, actor=user, target=user)
+        _password_changed_notify(user)
     # This session gets a new key and the new hash; every other one no longer matches and
     # ends on its next request.
     update_session_auth_hash(request, user)
     return user
+
+
+def _password_changed_notify(user: User, *, reset: bool = False) -> None:
+    """Email the owner that the password changed, once the change has committed."""
+    user_id = user.pk
+    transaction.on_commit(
+        lambda: tasks.password_changed_email.enqueue(user_id=user_id, reset=reset)
+    )
 
 
 @transaction.atomic

@@ -64,3 +64,23 @@ def password_reset_email(*, email: str, origin: dict[str, Any] | None = None) ->
     )
     audit_record(action=Action.PASSWORD_RESET_REQUESTED, actor=user, target=user, origin=origin)
     return True
+
+
+@task()
+def password_changed_email(*, user_id: str, reset: bool = False) -> bool:
+    """Tell an active account that its password was changed (or, with `reset`, set from a
+    reset link), so that a change its owner did not make does not go unnoticed. Returns
+    whether a mail went out."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    account_email_send(
+        to=user.email,
+        template="emails/password_changed",
+        context={
+            "email": user.email,
+            "reset": reset,
+            "link": public_link(reverse("dashboard:password-reset")),
+        },
+    )
+    return True

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
 
 from rest_framework.exceptions import APIException, AuthenticationFailed
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.credentials import challenge, unconfirmed
@@ -14,6 +17,21 @@ from access.permissions import required_scope
 from access.principal import Principal
 from api.errors import InsufficientRole, InsufficientScope, SessionRequired
 from ratelimits.policies import enforce, request_policies
+
+KEY_EXPIRES_HEADER = "Latchkey-Key-Expires"
+
+
+def key_expires(request: Request) -> str | None:
+    """The `Latchkey-Key-Expires` value of a request an API key authenticated: when the key
+    presented stops working, RFC 3339 in UTC to the second (cut, never rounded up). None for
+    a key that never expires, any other credential, and a request not authenticated.
+
+    Read from the principal authentication stored, never through `request.auth`, which would
+    authenticate a request that failed before authentication ran; so it costs no query."""
+    principal = request.__dict__.get("principal")
+    if not isinstance(principal, Principal) or principal.expires_at is None:
+        return None
+    return principal.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ApiView(APIView):
@@ -27,6 +45,15 @@ class ApiView(APIView):
     """
 
     rate_limits: Sequence[tuple[str, str]] = ()
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        expires = key_expires(request)
+        if expires is not None:
+            response[KEY_EXPIRES_HEADER] = expires
+        return response
 
     def perform_authentication(self, request: Request) -> None:
         # A key may be authenticated from the warm-key cache: check_permissions confirms it

@@ -35,8 +35,11 @@ MESSAGES: dict[str, Any] = {
     ),
     "INSUFFICIENT_SCOPE": _("Insufficient API key scopes. Missing: {scopes}"),
     "ORGANIZATION_MISMATCH": _("This API key is pinned to another organization."),
-    "KEY_BROADER_THAN_CREATOR": _("A key cannot create a key with more access than it has."),
+    "KEY_BROADER_THAN_CREATOR": _("A key cannot give a key more access than it has."),
     "KEY_OUTRANKS_CALLER": _("An API key can only manage keys with no more access than its own."),
+    "KEY_NOT_ACTIVE": _(
+        "This API key is revoked or expired: it can no longer be rolled or edited."
+    ),
     "FORBIDDEN": _("You do not have permission to perform this action."),
     "EMAIL_NOT_VERIFIED": _("Verify your email address before signing in."),
     "NOT_ORGANIZATION_MEMBER": _("This credential does not belong to the requested organization."),
@@ -94,6 +97,7 @@ STATUSES: dict[str, int] = {
     "EMAIL_TAKEN": 409,
     "LAST_OWNER": 409,
     "ALREADY_MEMBER": 409,
+    "KEY_NOT_ACTIVE": 409,
     "PAYLOAD_TOO_LARGE": 413,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "RATE_LIMITED": 429,
@@ -243,6 +247,13 @@ class RateLimited(ApiError):
 class KeyOutranksCaller(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "KEY_OUTRANKS_CALLER"
+
+
+class KeyNotActive(ApiError):
+    """Rolling or editing a key that is revoked or expired: nothing it could do would change."""
+
+    status_code = status.HTTP_409_CONFLICT
+    code = "KEY_NOT_ACTIVE"
 
 
 class EmailNotVerified(ApiError):

@@ -12,8 +12,9 @@ response serializer describes only `data`. This module tells the rest of the tru
 
 A view may add, as data: `schema_conflicts = (409,)` for the conflicts it answers,
 `schema_delete_body = True` when its DELETE takes a body (documented like a POST's),
-`schema_may_not_find = True` when a lookup in its body can be 404, and `schema_scopes` for a
-view whose scope depends on the request (every scope it may ask for).
+`schema_may_not_find = True` when a lookup in its body can be 404, `schema_body_required =
+True` when a PATCH must send a body (drf-spectacular makes a partial one optional), and
+`schema_scopes` for a view whose scope depends on the request (every scope it may ask for).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from django.conf import settings
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
     OpenApiSerializerFieldExtension,
 )
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
@@ -44,6 +46,8 @@ TAGS = {
     "api": "Service",
 }
 ULID_PATTERN = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"
+# Path parameters that are not bare ULIDs: an API key's id is `ak_` and a ULID.
+PATH_PATTERNS = {"key_id": "^ak_[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"}
 
 # Why each error status is answered, for its description.
 REASONS = {
@@ -169,6 +173,8 @@ class AutoSchema(SpectacularAutoSchema):
         if operation is None:
             return None
         extensions = operation.pop(PAGINATED, False)
+        if getattr(self.view, "schema_body_required", False) and "requestBody" in operation:
+            operation["requestBody"]["required"] = True
         for status, response in operation.get("responses", {}).items():
             if str(status).startswith("2"):
                 self._wrap(response, paginated=bool(extensions))
@@ -179,8 +185,9 @@ class AutoSchema(SpectacularAutoSchema):
         self._describe_access(operation, method)
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path" and parameter["name"].endswith("_id"):
+                pattern = PATH_PATTERNS.get(parameter["name"], ULID_PATTERN)
                 parameter["name"] = camel(parameter["name"])
-                parameter["schema"] = {"type": "string", "pattern": ULID_PATTERN}
+                parameter["schema"] = {"type": "string", "pattern": pattern}
         return operation
 
     def _wrap(self, response: dict[str, Any], *, paginated: bool) -> None:
@@ -356,6 +363,16 @@ LINKS: dict[tuple[str, str], dict[str, Any]] = {
             "operationId": "revokeApiKey",
             "requestBody": {"keyId": "$response.body#/data/id"},
         },
+        "EditApiKey": {
+            "operationId": "editApiKey",
+            "parameters": {"keyId": "$response.body#/data/id"},
+            "requestBody": {"name": "edited"},
+        },
+        "RollApiKey": {
+            "operationId": "rollApiKey",
+            "parameters": {"keyId": "$response.body#/data/id"},
+            "requestBody": {"expiresOldIn": 0},
+        },
     },
 }
 
@@ -430,3 +447,16 @@ class ScopeNameSchema(OpenApiSerializerFieldExtension):
         from access.scopes import catalogue
 
         return {"type": "string", "enum": [entry["scope"] for entry in catalogue()]}
+
+
+class ApiKeyEditSchema(OpenApiSerializerExtension):
+    """An edit of a key names at least one field, and only fields that can change: any other
+    (its expiry, its pin) is refused."""
+
+    target_class = "apikeys.serializers.ApiKeyEditSerializer"
+
+    def map_serializer(self, auto_schema, direction):  # type: ignore[no-untyped-def]
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema.update(minProperties=1, additionalProperties=False)
+        return schema

@@ -17,7 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -30,6 +30,7 @@ from django.views.decorators.http import require_POST
 from access import scopes
 from accounts.admin import confirm_action
 from apikeys import conf, crypto
+from apikeys.authentication import presents
 from apikeys.models import ApiKey
 from apikeys.services import api_key_rename, api_key_revoke
 
@@ -53,15 +54,16 @@ def looks_like_key(term: str) -> bool:
 
 
 def pasted_key(term: str) -> ApiKey | None:
-    """The key whose plaintext is `term`, found as authentication finds it: by lookup id,
-    then a constant-time comparison with the stored digest. None for anything else."""
+    """The key whose plaintext is `term`, found as authentication finds it: by lookup id (a
+    rolled key's previous secret by its own), then a constant-time comparison with the stored
+    digest. None for anything else."""
     parsed = crypto.parse(term, conf.prefix())
     if parsed is None:
         return None
-    key = ApiKey.objects.filter(lookup=parsed.lookup).only("id", "digest", "name", "start").first()
-    if key is None or not crypto.matches(parsed.raw, key.digest, conf.pepper()):
-        return None
-    return key
+    candidates = ApiKey.objects.filter(
+        Q(lookup=parsed.lookup) | Q(previous_lookup=parsed.lookup)
+    ).only("id", "lookup", "digest", "previous_lookup", "previous_digest", "name", "start")
+    return next((key for key in candidates[:2] if presents(parsed, key)), None)
 
 
 class StatusFilter(admin.SimpleListFilter):

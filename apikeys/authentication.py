@@ -32,6 +32,10 @@ class ApiKeyAuthentication(BaseAuthentication):
     request that presents a key is never authenticated any other way: a bad key is 401.
     On success `request.user` is the key's owner, `request.auth` the ApiKey, and
     `request.principal` the caller (with, for a read, the owner's tenancy snapshot).
+
+    A rolled key answers to two secrets while its overlap runs: the current one, and the
+    previous one until `previous_expires_at` (then 401 KEY_EXPIRED), each found by its own
+    lookup id in the same query.
     """
 
     def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
@@ -56,7 +60,9 @@ class ApiKeyAuthentication(BaseAuthentication):
             # This worker's copy decides only a use it can grant: lastUsedAt due to move (a
             # write) and an expired key (a refusal, with its audit row) are decided by a
             # confirmed read, the shared cache's or the database's.
-            if entry is not None and (use_due(entry.key, now) or entry.key.is_expired(now)):
+            if entry is not None and (
+                use_due(entry.key, now) or secret_expired(entry.key, parsed.lookup, now)
+            ):
                 entry = None
             if entry is None:
                 entry, storable = warm_cache.get(parsed.lookup)
@@ -74,35 +80,74 @@ class ApiKeyAuthentication(BaseAuthentication):
                 None,
                 warm_cache.timer(),
             )  # an entry's age counts from before the read
-            # The owner's password hash is never needed here, nor ever copied to the cache;
-            # nor is the pinned organization's row: the tenancy gate reads what it needs.
-            key = (
-                ApiKey.objects.select_related("user")
-                .defer("user__password")
-                .filter(lookup=parsed.lookup)
-                .first()
-            )
+            key = key_presented(parsed)
         # The digest comparison is constant-time; the lookup id alone proves nothing.
-        if key is None or not crypto.matches(raw, key.digest, conf.pepper()):
+        if key is None or not presents(parsed, key):
             raise KeyInvalid()
         # The caller holds the real key, so saying why it stopped working leaks nothing.
-        if key.is_revoked or key.is_expired(now):
-            refusal_record(request, key, "revoked" if key.is_revoked else "expired")
+        if key.is_revoked or secret_expired(key, parsed.lookup, now):
+            if key.is_revoked:
+                reason = "revoked"
+            else:
+                reason = "expired" if key.is_expired(now) else "rolled"
+            refusal_record(request, key, reason)
             raise KeyRevoked() if key.is_revoked else KeyExpired()
         if not key.user.is_active:
             raise KeyInvalid()
+        previous = key.lookup != parsed.lookup  # a rolled key's previous secret, still on
         fresh = storable and entry is None
         if fresh:
             tenancy = tenancy_of(Principal(user=key.user, key=key))
         moved = record_use(key, now)
         # Stored again when lastUsedAt moved, with the age it had: never made younger.
         if tenancy is not None and (moved or fresh):
-            warm_cache.put(warm_cache.Entry(key=key, tenancy=tenancy, read_at=read_at))
-        request.principal = Principal(user=key.user, key=key, tenancy=tenancy)
+            warm_cache.put(
+                warm_cache.Entry(key=key, tenancy=tenancy, read_at=read_at), lookup=parsed.lookup
+            )
+        request.principal = Principal(
+            user=key.user,
+            key=key,
+            tenancy=tenancy,
+            previous_secret_ends_at=key.previous_secret_ends_at(now) if previous else None,
+        )
         return key.user, key
 
     def authenticate_header(self, request: Request) -> str:
         return challenge()
+
+
+def key_presented(parsed: crypto.ParsedKey) -> ApiKey | None:
+    """The key whose current or previous secret the presented key is, by its lookup id, in
+    one query on two unique indexes; None when no such key exists.
+
+    The owner's password hash is never needed here, nor ever copied to the cache; nor is the
+    pinned organization's row: the tenancy gate reads what it needs. (Two rows can answer only
+    if one key's new lookup id equals another's previous one, 71 random bits apart: the one
+    the secret matches is the key.)"""
+    candidates = list(
+        ApiKey.objects.select_related("user")
+        .defer("user__password")
+        .filter(Q(lookup=parsed.lookup) | Q(previous_lookup=parsed.lookup))
+        .order_by()[:2]
+    )
+    if len(candidates) > 1:
+        candidates = [key for key in candidates if presents(parsed, key)]
+    return candidates[0] if candidates else None
+
+
+def presents(parsed: crypto.ParsedKey, key: ApiKey) -> bool:
+    """Whether the presented key is one of `key`'s secrets (current, or previous while the
+    row still holds it), compared in constant time with the stored digest."""
+    digest = key.digest_for(parsed.lookup)
+    return digest is not None and crypto.matches(parsed.raw, digest, conf.pepper())
+
+
+def secret_expired(key: ApiKey, lookup: str, now: datetime) -> bool:
+    """Whether the secret with this lookup id no longer works by time: the key has expired,
+    or it is a rolled key's previous secret and its overlap has run out."""
+    if key.is_expired(now):
+        return True
+    return lookup != key.lookup and key.previous_secret_ends_at(now) is None
 
 
 def refusal_record(request: Request, key: ApiKey, reason: str) -> None:

@@ -52,6 +52,15 @@ class ApiKey(models.Model):
     lookup = models.CharField(max_length=16, unique=True, editable=False)
     digest = models.CharField(max_length=80, editable=False)
     start = models.CharField(max_length=24, editable=False)
+    # A rolled key's previous secret, which keeps working until previous_expires_at: its
+    # lookup id (unique, like `lookup`, so authentication finds a key by either in one
+    # indexed query) and its digest. Replaced by the next roll. NULL, not "", for a key never
+    # rolled: unique, and many keys have none.
+    previous_lookup = models.CharField(  # noqa: DJ001
+        max_length=16, unique=True, null=True, editable=False
+    )
+    previous_digest = models.CharField(max_length=80, blank=True, editable=False)
+    previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     scopes = models.JSONField(default=list)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -85,6 +94,24 @@ class ApiKey(models.Model):
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def digest_for(self, lookup: str) -> str | None:
+        """The stored digest of the key's secret with this lookup id: its current secret's, or
+        a rolled key's previous one's while the row holds it; None for any other lookup id."""
+        if lookup == self.lookup:
+            return self.digest
+        if self.previous_lookup is not None and lookup == self.previous_lookup:
+            return self.previous_digest
+        return None
+
+    def previous_secret_ends_at(self, now: datetime | None = None) -> datetime | None:
+        """When the previous secret of a rolled key stops working, while it still works (its
+        overlap, or the key's own expiry if sooner); None when there is none working now."""
+        if self.previous_expires_at is None or self.previous_expires_at <= (now or timezone.now()):
+            return None
+        if self.expires_at is not None:
+            return min(self.expires_at, self.previous_expires_at)
+        return self.previous_expires_at
 
     @property
     def is_revoked(self) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
 
 from access import scopes
+from api.errors import NON_FIELD
 from api.fields import BoundedListField, Timestamp
 from apikeys import conf
 from apikeys.models import ApiKey
@@ -22,6 +24,17 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def known_scopes(value: list[str]) -> list[str]:
+    """`value` if every scope in it is in the catalogue; else the error lists the valid ones."""
+    unknown = [scope for scope in value if not scopes.is_known(scope)]
+    if unknown:
+        valid = ", ".join(entry["scope"] for entry in scopes.catalogue())
+        raise serializers.ValidationError(
+            f"Unknown scope(s): {', '.join(unknown)}. Valid scopes: {valid}."
+        )
+    return value
 
 
 class ScopeNameField(serializers.CharField):
@@ -62,13 +75,7 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         return value
 
     def validate_scopes(self, value: list[str]) -> list[str]:
-        unknown = [scope for scope in value if not scopes.is_known(scope)]
-        if unknown:
-            valid = ", ".join(entry["scope"] for entry in scopes.catalogue())
-            raise serializers.ValidationError(
-                f"Unknown scope(s): {', '.join(unknown)}. Valid scopes: {valid}."
-            )
-        return value
+        return known_scopes(value)
 
     def organization_id(self) -> str | None:
         metadata = self.validated_data.get("metadata") or {}
@@ -90,6 +97,57 @@ class ApiKeyRenameSerializer(KeyIdSerializer):
                 {field: ["Fixed at creation: issue a new key instead."] for field in fixed}
             )
         return attrs
+
+
+FIXED_AT_CREATION = frozenset({"expiresIn", "expiresAt", "metadata", "organizationId"})
+FIXED_MESSAGE = "Fixed at creation: issue a new key instead."
+
+
+class ApiKeyEditSerializer(serializers.Serializer):
+    """A key's new name, new scopes, or both; nothing else (the pin and expiry are fixed)."""
+
+    name = serializers.CharField(max_length=100, required=False)
+    scopes = BoundedListField(
+        child=ScopeNameField(), allow_empty=False, min_length=1, max_length=64, required=False
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # Every field the body names that cannot be edited is an error of its own, reported
+        # with the errors of the fields that can.
+        errors: dict[str, Any] = {}
+        if isinstance(data, Mapping):
+            for field in sorted(set(data) - set(self.fields))[:20]:
+                errors[str(field)[:64]] = [
+                    FIXED_MESSAGE
+                    if field in FIXED_AT_CREATION
+                    else "Not a field that can be edited: send name, scopes or both."
+                ]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**exc.detail, **errors}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        if not value:
+            raise serializers.ValidationError({NON_FIELD: ["Send name, scopes or both."]})
+        return value
+
+    def validate_scopes(self, value: list[str]) -> list[str]:
+        return known_scopes(value)
+
+
+# The longest the previous secret of a rolled key may keep working: 7 days.
+MAX_ROLL_OVERLAP = 7 * 24 * 60 * 60
+
+
+class ApiKeyRollSerializer(serializers.Serializer):
+    """How long a rolled key's previous secret keeps working."""
+
+    expiresOldIn = StrictIntegerField(
+        min_value=0,
+        max_value=MAX_ROLL_OVERLAP,
+        help_text="Seconds the previous secret keeps working (0: it stops now; at most 7 days).",
+    )
 
 
 class ApiKeyQuerySerializer(serializers.Serializer):

@@ -8,5 +8,8 @@ urlpatterns = [
     path("auth/api-key/get", views.ApiKeyGetView.as_view(), name="api-key-get"),
     path("auth/api-key/update", views.ApiKeyUpdateView.as_view(), name="api-key-update"),
     path("auth/api-key/revoke", views.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    # After the fixed paths above, which no key id can be.
+    path("auth/api-key/<str:key_id>", views.ApiKeyEditView.as_view(), name="api-key-edit"),
+    path("auth/api-key/<str:key_id>/roll", views.ApiKeyRollView.as_view(), name="api-key-roll"),
     path("scopes", views.ScopeCatalogueView.as_view(), name="scopes"),
 ]

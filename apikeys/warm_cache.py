@@ -24,7 +24,12 @@ What an entry may decide, and for how long:
   store its stale entry just after it; the tombstone outlives any entry read before the change
   (it lives CACHE_TIMEOUT + TOMBSTONE_MARGIN seconds), and no entry is stored while one stands;
 - expiry is checked on every request against the cached expiry time, and the entry keeps the
-  key's digest, so a hit still needs the presented key to match it.
+  key's digest, so a hit still needs the presented key to match it;
+- a rolled key answers to its previous secret until the overlap ends. Entries are stored by
+  the lookup id the request presented, so the previous secret has an entry of its own, which
+  holds the same row: its digest is the row's previous digest, and the end of the overlap is
+  checked on every request, as expiry is. A roll writes tombstones for the key's lookup ids
+  before and after it, so no entry read before the roll decides anything after it.
 
 A cache failure is treated as a miss: authentication never depends on the cache.
 
@@ -85,7 +90,7 @@ def enabled() -> bool:
 
 
 def entry_key(lookup: str) -> str:
-    return f"apikey:v4:{{{lookup}}}"  # the version changes with the shape of an Entry
+    return f"apikey:v5:{{{lookup}}}"  # the version changes with the shape of an Entry
 
 
 def tombstone_key(lookup: str) -> str:
@@ -128,12 +133,12 @@ def local_get(lookup: str) -> Entry | None:
     return entry
 
 
-def _keep_local(entry: Entry) -> None:
+def _keep_local(lookup: str, entry: Entry) -> None:
     with _own_lock:
-        _own.pop(entry.key.lookup, None)
+        _own.pop(lookup, None)
         while len(_own) >= LOCAL_ENTRIES:
             _own.pop(next(iter(_own)))
-        _own[entry.key.lookup] = entry
+        _own[lookup] = entry
 
 
 def drop_local(lookup: str) -> None:
@@ -162,19 +167,21 @@ def get(lookup: str) -> tuple[Entry | None, bool]:
     entry = found.get(entry_key(lookup))
     if not isinstance(entry, Entry) or _remaining(entry) <= 0:
         return None, True
-    _keep_local(entry)
+    _keep_local(lookup, entry)
     return entry, True
 
 
-def put(entry: Entry) -> None:
-    """Store an entry, here and in the shared cache, for what is left of CACHE_TIMEOUT since
-    its row was read: storing it again (after lastUsedAt moved) never makes it younger."""
+def put(entry: Entry, lookup: str | None = None) -> None:
+    """Store an entry under the lookup id the request presented (by default the credential's
+    own), here and in the shared cache, for what is left of CACHE_TIMEOUT since its row was
+    read: storing it again (after lastUsedAt moved) never makes it younger."""
     remaining = _remaining(entry)
     if remaining <= 0:
         return
-    _keep_local(entry)
+    lookup = lookup or entry.key.lookup
+    _keep_local(lookup, entry)
     try:
-        cache.set(entry_key(entry.key.lookup), entry, timeout=math.ceil(remaining))
+        cache.set(entry_key(lookup), entry, timeout=math.ceil(remaining))
     except Exception:
         logger.warning("API key cache unavailable; entry not stored", exc_info=True)
 
@@ -221,15 +228,30 @@ def _set_all(names: list[str], timeout: int) -> None:
             raise reply
 
 
+def lookups_of(key: ApiKey) -> list[str]:
+    """Every lookup id a key's entries may be stored under: its secret's, and its previous
+    secret's while the row holds one."""
+    return [key.lookup, *([key.previous_lookup] if key.previous_lookup else [])]
+
+
+def _every_lookup(keys: Any) -> list[str]:
+    return [
+        lookup
+        for pair in keys.values_list("lookup", "previous_lookup")
+        for lookup in pair
+        if lookup
+    ]
+
+
 def forget_user(user_id: Any) -> None:
     if enabled():
-        forget(ApiKey.objects.filter(user_id=user_id).values_list("lookup", flat=True))
+        forget(_every_lookup(ApiKey.objects.filter(user_id=user_id)))
 
 
 @receiver([post_save, post_delete], sender=ApiKey, dispatch_uid="apikeys.warm_cache.key")
 def _key_changed(sender: type, instance: ApiKey, created: bool = False, **kwargs: Any) -> None:
     if not created:  # a new key has no entry to withdraw
-        forget([instance.lookup])
+        forget(lookups_of(instance))
 
 
 @receiver([post_save, post_delete], sender="accounts.User", dispatch_uid="apikeys.warm_cache.user")
@@ -248,8 +270,4 @@ def _membership_changed(sender: type, instance: Any, **kwargs: Any) -> None:
 def _organization_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any):
     # Entries carry the plans of their owners' organizations.
     if enabled() and not created:
-        forget(
-            ApiKey.objects.filter(user__memberships__organization=instance).values_list(
-                "lookup", flat=True
-            )
-        )
+        forget(_every_lookup(ApiKey.objects.filter(user__memberships__organization=instance)))

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "accounts",
     "tenants",
     "apikeys",
+    "leaks",
     "audit",
     "oauth",
     "mcpserver",
@@ -308,6 +309,8 @@ RATELIMITS = {
     "VERIFY_EMAIL": _rate("RATELIMIT_VERIFY_EMAIL", "10/hour"),  # per IP
     "PASSWORD_RESET": _rate("RATELIMIT_PASSWORD_RESET", "10/hour"),  # per IP
     "KEY_CREATE": _rate("RATELIMIT_KEY_CREATE", "60/hour"),  # per user
+    # Leaked-key reports (POST /api/keys/report), per IP; each names up to 100 keys.
+    "KEY_REPORT": _rate("RATELIMIT_KEY_REPORT", "10/hour"),
     "ORGANIZATION_CREATE": _rate("RATELIMIT_ORGANIZATION_CREATE", "20/hour"),  # per user
     # Invitations sent or re-sent: per inviter, and per organization whoever sends them.
     "INVITATIONS": _rate("RATELIMIT_INVITATIONS", "20/hour"),
@@ -355,6 +358,25 @@ if "free" not in RATELIMITS["PLANS"]:
     raise ImproperlyConfigured("RATELIMIT_PLANS needs a 'free' plan: new organizations get it.")
 # Proxies in front that append to X-Forwarded-For; 0 trusts no X-Forwarded-For at all.
 TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Leaked keys ----------------------------------------------------------------------------
+
+# POST /api/keys/secret-scanning, for GitHub's secret scanning partner program: where the
+# scanner's public keys are listed, as an https URL
+# (https://api.github.com/meta/public_keys/secret_scanning) or an absolute file path; empty
+# turns the endpoint off (every message is refused), so that no deployment that never
+# enrolled fetches anything. The list is kept this many seconds (leaks/signatures.py).
+LEAKS = {
+    "SCANNING_PUBLIC_KEYS": env.str("SECRET_SCANNING_PUBLIC_KEYS", default="").strip(),
+    "SCANNING_PUBLIC_KEYS_MAX_AGE": _int("SECRET_SCANNING_PUBLIC_KEYS_MAX_AGE", 3600, minimum=60),
+}
+if LEAKS["SCANNING_PUBLIC_KEYS"] and not re.fullmatch(
+    r"https://[^/?#\s]+(/\S*)?|/\S*", LEAKS["SCANNING_PUBLIC_KEYS"]
+):
+    raise ImproperlyConfigured(
+        "SECRET_SCANNING_PUBLIC_KEYS must be an https:// URL or an absolute file path, e.g. "
+        "https://api.github.com/meta/public_keys/secret_scanning."
+    )
 
 # --- Email and background tasks -------------------------------------------------------------
 

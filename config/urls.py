@@ -16,6 +16,7 @@ api_patterns = [
     path("", include("accounts.urls")),
     path("", include("tenants.urls")),
     path("", include("apikeys.urls")),
+    path("", include("leaks.urls")),
     path("", include("audit.urls")),
 ]
 

@@ -18,7 +18,11 @@ from accounts.serializers import (
 )
 from api.errors import NON_FIELD
 from apikeys import conf
-from apikeys.serializers import ApiKeyCreateSerializer
+from apikeys.serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeyEditSerializer,
+    ApiKeyRollSerializer,
+)
 from tenants.models import Membership, Role
 from tenants.serializers import (
     InvitationCreateSerializer,
@@ -315,6 +319,48 @@ class ApiKeyCreateForm(SerializerForm):
             "expiresIn": self.expires_in(cleaned),
             "metadata": {"organizationId": cleaned.get("organization") or None},
         }
+
+
+class ApiKeyEditForm(SerializerForm):
+    """A key's name and scopes, checked by the API's edit serializer."""
+
+    serializer_class = ApiKeyEditSerializer
+
+    name = forms.CharField(label="Name", max_length=100)
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = scope_choices()
+
+
+# When the current secret of a key being rolled stops working.
+ROLL_OVERLAPS = [
+    ("0", "Now"),
+    (str(60 * 60), "In 1 hour"),
+    (str(DAY), "In 24 hours"),
+    (str(7 * DAY), "In 7 days"),
+]
+
+
+class ApiKeyRollForm(SerializerForm):
+    serializer_class = ApiKeyRollSerializer
+    field_names = {"expiresOldIn": "overlap"}
+
+    overlap = forms.ChoiceField(
+        label="The current key stops working",
+        widget=forms.RadioSelect,
+        choices=ROLL_OVERLAPS,
+        initial=str(60 * 60),
+    )
+    nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        return {"expiresOldIn": int(cleaned["overlap"])}
 
 
 class OrganizationForm(SerializerForm):

@@ -136,5 +136,8 @@ urlpatterns = [
     ),
     path("settings/api-keys", keys.api_keys, name="api-keys"),
     path("settings/api-keys/new", keys.api_key_create, name="api-key-create"),
+    path("settings/api-keys/<str:key_id>", keys.api_key_detail, name="api-key"),
+    path("settings/api-keys/<str:key_id>/edit", keys.api_key_edit, name="api-key-edit"),
+    path("settings/api-keys/<str:key_id>/roll", keys.api_key_roll, name="api-key-roll"),
     path("settings/api-keys/<str:key_id>/revoke", keys.api_key_revoke, name="api-key-revoke"),
 ]

@@ -1,4 +1,5 @@
-"""Settings → API keys: list, create (the key is shown once), revoke."""
+"""Settings → API keys: list, create (the key is shown once), a key's page (edit its name and
+scopes, roll it: the new key shown once), revoke."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from accounts.sessions import session_auth_hash
 from api.errors import ApiError, CredentialChanged, RateLimited
 from apikeys import services
 from apikeys.models import ApiKey
-from dashboard.forms import ApiKeyCreateForm, presets, scope_groups
+from dashboard.forms import (
+    ApiKeyCreateForm,
+    ApiKeyEditForm,
+    ApiKeyRollForm,
+    presets,
+    scope_groups,
+)
 from dashboard.pages import memberships_of, signed_in, too_many
 from ratelimits.policies import consume
 
@@ -42,6 +49,10 @@ KEY_ID = re.compile(r"ak_[0-9A-Za-z]{26}")
 CACHE_DOWN = (
     "Keys cannot be created right now: a service we rely on is unavailable. Nothing was "
     "created. Please try again in a minute."
+)
+CACHE_DOWN_ROLL = (
+    "Keys cannot be rolled right now: a service we rely on is unavailable. Nothing was "
+    "changed. Please try again in a minute."
 )
 CACHE_DOWN_RETRY_AFTER = 60
 
@@ -91,7 +102,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/api_keys.html", context)
 
 
-def _form_context(form: ApiKeyCreateForm) -> dict[str, object]:
+def _form_context(form: ApiKeyCreateForm | ApiKeyEditForm) -> dict[str, object]:
     return {
         "form": form,
         "groups": scope_groups(),
@@ -176,19 +187,26 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @sensitive_variables("raw")
-def _key_created(request: HttpRequest, key: ApiKey, raw: str) -> HttpResponse:
+def _key_created(
+    request: HttpRequest, key: ApiKey, raw: str, *, rolled: bool = False
+) -> HttpResponse:
     """The one response that ever holds the key: it answers the form's POST directly, so the
     key is never stored, not even in the session, and no cache may keep the page."""
     route = "me" if scope_grants(key.scopes, "user:read") else "auth-status"
     return render(
         request,
         "dashboard/api_key_created.html",
-        {"key": key, "raw": raw, "example_url": request.build_absolute_uri(reverse(route))},
+        {
+            "key": key,
+            "raw": raw,
+            "example_url": request.build_absolute_uri(reverse(route)),
+            "rolled": rolled,
+            "previous_ends_at": key.previous_secret_ends_at() if rolled else None,
+        },
     )
 
 
-@signed_in
-def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+def _owned_key(request: HttpRequest, key_id: str) -> ApiKey:
     key = (
         ApiKey.objects.owned_by(request.user)
         .select_related("organization")
@@ -199,6 +217,123 @@ def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
     )
     if key is None:  # another person's key looks exactly like a missing one
         raise Http404
+    return key
+
+
+def _key_page(
+    request: HttpRequest,
+    key: ApiKey,
+    *,
+    edit_form: ApiKeyEditForm | None = None,
+    roll_form: ApiKeyRollForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = _key_context(request, key, edit_form=edit_form, roll_form=roll_form)
+    return render(request, "dashboard/api_key.html", context, status=status)
+
+
+def _key_context(
+    request: HttpRequest,
+    key: ApiKey,
+    *,
+    edit_form: ApiKeyEditForm | None = None,
+    roll_form: ApiKeyRollForm | None = None,
+) -> dict[str, object]:
+    """The key's page: what it is and, while it works, its edit and roll forms."""
+    context: dict[str, object] = {
+        "key": key,
+        "previous_ends_at": key.previous_secret_ends_at(),
+        "active": key.status() == "active",
+    }
+    if context["active"]:
+        edit_form = edit_form or ApiKeyEditForm(initial={"name": key.name, "scopes": key.scopes})
+        roll_form = roll_form or ApiKeyRollForm(initial={"nonce": _issue_form_token(request)})
+        context.update(_form_context(edit_form), roll_form=roll_form)
+    return context
+
+
+@signed_in
+def api_key_detail(request: HttpRequest, key_id: str) -> HttpResponse:
+    return _key_page(request, _owned_key(request, key_id))
+
+
+@signed_in
+def api_key_edit(request: HttpRequest, key_id: str) -> HttpResponse:
+    """The key page's edit form: a new name, new scopes, or both, as the API's PATCH."""
+    key = _owned_key(request, key_id)
+    if request.method != "POST":
+        return redirect("dashboard:api-key", key_id=key.pk)
+    preset = presets().get(request.POST.get("preset", ""))
+    if preset is not None:
+        # "Read-only" and "Full access" without JavaScript: the same form, boxes ticked.
+        form = ApiKeyEditForm(initial={"name": request.POST.get("name"), "scopes": preset})
+        return _key_page(request, key, edit_form=form)
+    form = ApiKeyEditForm(request.POST)
+    if not form.is_valid():
+        return _key_page(request, key, edit_form=form, status=400)
+    try:
+        key = services.api_key_edit(
+            key=key,
+            name=form.validated_data["name"],
+            scopes=form.validated_data["scopes"],
+            session_auth_hash=session_auth_hash(request),
+        )
+    except CredentialChanged:
+        raise  # signed out by the page: the session stopped working while this ran
+    except ApiError as exc:  # revoked or expired meanwhile
+        messages.error(request, str(exc.detail))
+        return redirect("dashboard:api-key", key_id=key.pk)
+    messages.success(request, f"“{key.name}” is saved. It works as shown from its next request.")
+    return redirect("dashboard:api-key", key_id=key.pk)
+
+
+@signed_in
+def api_key_roll(request: HttpRequest, key_id: str) -> HttpResponse:
+    """The key page's roll form: a new key, shown once, as the API's roll; the current key
+    keeps working for the overlap chosen. Single-use like the create form, so reloading the
+    result page never rolls the key again (which would end the key just shown)."""
+    key = _owned_key(request, key_id)
+    if request.method != "POST":
+        return redirect("dashboard:api-key", key_id=key.pk)
+    form = ApiKeyRollForm(request.POST)
+    try:
+        consume(request, "KEY_CREATE", per="user")
+    except RateLimited as exc:
+        return too_many(request, "dashboard/api_key.html", _key_context(request, key), exc)
+    if not form.is_valid():
+        return _key_page(request, key, roll_form=form, status=400)
+    try:
+        spent = _spend_form_token(request, form.cleaned_data["nonce"])
+    except FormTokenUnavailable:
+        logger.warning("Cache unavailable: API key roll refused", exc_info=True)
+        form.add_error(None, CACHE_DOWN_ROLL)
+        response = _key_page(request, key, roll_form=form, status=503)
+        response["Retry-After"] = str(CACHE_DOWN_RETRY_AFTER)
+        return response
+    if not spent:
+        messages.info(
+            request,
+            "That form was already sent, so the key was not rolled again. A new key is shown "
+            "only once: if you did not copy it, roll the key again.",
+        )
+        return redirect("dashboard:api-key", key_id=key.pk)
+    try:
+        key, raw = services.api_key_roll(
+            key=key,
+            expires_old_in=form.validated_data["expiresOldIn"],
+            session_auth_hash=session_auth_hash(request),
+        )
+    except CredentialChanged:
+        raise
+    except ApiError as exc:  # revoked or expired meanwhile
+        messages.error(request, str(exc.detail))
+        return redirect("dashboard:api-key", key_id=key.pk)
+    return _key_created(request, key, raw, rolled=True)
+
+
+@signed_in
+def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = _owned_key(request, key_id)
     if request.method == "POST":
         services.api_key_revoke(key=key, revoked_by=request.user)
         messages.success(request, f"“{key.name}” is revoked. It stops working immediately.")

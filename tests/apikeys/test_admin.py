@@ -19,7 +19,7 @@ from django.utils import timezone
 from apikeys import conf, crypto
 from apikeys.admin import ApiKeyAdmin
 from apikeys.models import ApiKey
-from apikeys.services import api_key_issue, api_key_revoke
+from apikeys.services import api_key_issue, api_key_revoke, api_key_roll
 from audit.models import Action, AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -221,6 +221,18 @@ def test_a_posted_key_leads_to_a_token_free_list_of_exactly_that_key(
     assert "1 result" in html
     assert f"Found the key you pasted: “{NAMES[state]}” ({key.start}…)." in html
     assert_no_key_material(html, key, raw)
+
+
+@pytest.mark.parametrize("secret", ["previous", "current"])
+def test_a_rolled_keys_previous_secret_is_found_too(admin_client, keys, secret):
+    # A leaked secret still works during a roll's overlap: pasting it must find its key.
+    key, previous = keys["active"]
+    _key, current = api_key_roll(key=key, expires_old_in=3600)
+
+    response = admin_client.post(FIND_KEY, {"key": previous if secret == "previous" else current})
+
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response["Location"]).query) == {"q": [key.pk]}
 
 
 def wrong_checksum(raw: str) -> str:

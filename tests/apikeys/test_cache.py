@@ -211,3 +211,120 @@ def test_the_cache_never_holds_the_key_or_the_owners_password_hash(member_key, t
     assert entry.key.user.pk == team["admin"].pk
     assert team["admin"].password.encode() not in blob
     assert b"argon2" not in blob and b"md5$" not in blob
+
+
+# --- Rolled and edited keys ------------------------------------------------------------------
+
+
+def roll(client, key, expires_old_in: int) -> str:
+    response = client.post(
+        f"/api/auth/api-key/{key.pk}/roll", {"expiresOldIn": expires_old_in}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["data"]["key"]
+
+
+def tombstones_lapse() -> None:
+    """As if the roll's tombstones had run their time out: nothing stops an entry now."""
+    cache.clear()
+    warm_cache.clear_local()
+
+
+@pytest.fixture
+def session_then_warm_key(team, client_for, api_key_factory, key_client):
+    """The admin's session, then a warm key of theirs with every scope. In this order: signing
+    in saves the user, which withdraws every key of theirs, and so would hide whether the
+    change a test makes withdraws the key."""
+    session = client_for(team["admin"])
+    key, raw = api_key_factory(user=team["admin"], scopes=["*"])
+    client = key_client(raw)
+    assert client.get("/api/user/me").status_code == 200
+    assert cache.get(warm_cache.entry_key(key.lookup)) is not None
+    assert cache.get(warm_cache.tombstone_key(key.lookup)) is None
+    return session, key, client
+
+
+def test_a_roll_withdraws_the_old_secrets_warm_entry_at_once(session_then_warm_key):
+    session, key, client = session_then_warm_key
+
+    new = roll(session, key, 0)
+    response = client.get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_EXPIRED"
+    assert response.json()["reason"] == "The API key has expired."
+    assert client.credentials(HTTP_X_API_KEY=new) is None
+    assert client.get("/api/user/me").status_code == 200
+
+
+@pytest.mark.parametrize("copy", ["shared", "worker"])
+def test_a_warm_old_secret_stops_when_the_overlap_ends(
+    team, api_key_factory, key_client, client_for, monkeypatch, django_assert_num_queries, copy
+):
+    key, old = api_key_factory(user=team["admin"], scopes=["user:read"])
+    new = roll(client_for(team["admin"]), key, 60)
+    tombstones_lapse()
+    old_client = key_client(old)
+    assert old_client.get("/api/user/me").status_code == 200  # cold: stores its entry
+    ends = ApiKey.objects.get(pk=key.pk).previous_expires_at
+
+    with django_assert_num_queries(0):  # warm: the entry of the old secret's lookup id
+        warm = old_client.get("/api/user/me")
+    if copy == "shared":  # another worker's first request reads the shared cache's entry
+        warm_cache.clear_local()
+    later = timezone.now() + timedelta(seconds=61)
+    monkeypatch.setattr(authentication.timezone, "now", lambda: later)
+    after, new_after = old_client.get("/api/user/me"), key_client(new).get("/api/user/me")
+
+    assert warm.status_code == 200
+    assert warm["Latchkey-Key-Expires"] == ends.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert after.status_code == 401
+    assert after.json()["code"] == "KEY_EXPIRED"
+    assert new_after.status_code == 200
+
+
+def test_rolling_again_withdraws_the_warm_secret_before_the_previous_one(
+    team, api_key_factory, key_client, client_for
+):
+    key, first = api_key_factory(user=team["admin"], scopes=["user:read"])
+    session = client_for(team["admin"])
+    roll(session, key, 3600)
+    tombstones_lapse()
+    first_client = key_client(first)
+    for _ in range(2):  # cold, then warm
+        assert first_client.get("/api/user/me").status_code == 200
+
+    roll(session, key, 3600)
+    response = first_client.get("/api/user/me")
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "KEY_INVALID"
+
+
+def test_a_cold_old_secret_costs_one_query_for_the_key(
+    team, api_key_factory, key_client, client_for, django_assert_max_num_queries
+):
+    key, old = api_key_factory(user=team["admin"])
+    roll(client_for(team["admin"]), key, 3600)
+    tombstones_lapse()
+
+    # cold: the key by either lookup id joined to its owner (one query), the owner's
+    # memberships, lastUsedAt
+    with django_assert_max_num_queries(3):
+        assert key_client(old).get("/api/user/me").status_code == 200
+    with django_assert_max_num_queries(0):
+        assert key_client(old).get("/api/user/me").status_code == 200
+
+
+def test_a_narrowed_warm_key_loses_the_scope_on_the_next_request(session_then_warm_key):
+    session, key, client = session_then_warm_key
+
+    edited = session.patch(
+        f"/api/auth/api-key/{key.pk}", {"scopes": ["projects:read"]}, format="json"
+    )
+    response = client.get("/api/user/me")
+
+    assert edited.status_code == 200
+    assert response.status_code == 403
+    assert response.json()["code"] == "INSUFFICIENT_SCOPE"
+    assert response.json()["required_scopes"] == ["user:read"]

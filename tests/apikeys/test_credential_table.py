@@ -45,14 +45,15 @@ class World:
     outsider: User
     project: Project
     target_key: ApiKey
+    target_lookup: str  # the target key's lookup id, which only a roll changes
 
 
 @pytest.fixture
 def world(team, org_factory, member_factory, project_factory, api_key_factory) -> World:
     """`team`, plus: a second organization the owner ALSO belongs to (so a key pinned there is
     refused by its pin, not by membership), a project, a key of the owner's that the
-    /api/auth/api-key/* routes read, rename and revoke, and an admin's key pinned to the
-    organization (for the api_keys aggregate)."""
+    /api/auth/api-key/* routes read, rename, edit, roll and revoke, and an admin's key pinned
+    to the organization (for the api_keys aggregate)."""
     other = org_factory()
     member_factory(other, user=team["owner"], role=Role.MEMBER)
     # Scoped so that a key holding api-keys:write covers it, and so may rename or revoke it.
@@ -71,6 +72,7 @@ def world(team, org_factory, member_factory, project_factory, api_key_factory) -
         outsider=team["outsider"],
         project=project_factory(team["organization"], name="Target project"),
         target_key=target_key,
+        target_lookup=target_key.lookup,
     )
 
 
@@ -247,6 +249,23 @@ ROUTES = [
         check=lambda data, w: data["id"] == w.target_key.pk and data["name"] == "Renamed key",
     ),
     Route(
+        "PATCH", "/api/auth/api-key/{key}", "api-keys:write", "API key updated",
+        oauth="FORBIDDEN",
+        body=lambda w: {"name": "Edited key", "scopes": ["api-keys:write"]},
+        check=lambda data, w: data["id"] == w.target_key.pk
+        and data["name"] == "Edited key"
+        and ApiKey.objects.get(pk=w.target_key.pk).name == "Edited key",
+    ),
+    Route(
+        "POST", "/api/auth/api-key/{key}/roll", "api-keys:write", "API key rolled",
+        oauth="FORBIDDEN",
+        body=lambda w: {"expiresOldIn": 0},
+        check=lambda data, w: data["id"] == w.target_key.pk
+        and data["name"] == "Target"
+        and data["key"].startswith(conf.prefix())
+        and ApiKey.objects.get(pk=w.target_key.pk).previous_lookup == w.target_lookup,
+    ),
+    Route(
         "POST", "/api/auth/api-key/revoke", "api-keys:write", "API key revoked",
         oauth="FORBIDDEN",
         body=lambda w: {"keyId": w.target_key.pk},
@@ -358,6 +377,7 @@ def assert_nothing_changed(route: Route, world: World) -> None:
     assert not Project.objects.filter(name="Made by the table").exists()
     assert not Organization.objects.filter(name__contains="by the table").exists()
     assert world.target_key.name == "Target"
+    assert world.target_key.lookup == world.target_lookup
     assert world.target_key.revoked_at is None
     assert not ApiKey.objects.filter(name="Child").exists()
 
@@ -1079,6 +1099,8 @@ WILDCARD_TABLE = [
     (["*"], "PATCH " + ORG, None),
     (["*"], "POST /api/auth/api-key/create", None),
     (["*"], "POST /api/auth/api-key/revoke", None),
+    (["*"], "POST /api/auth/api-key/{key}/roll", None),
+    (["admin"], "PATCH /api/auth/api-key/{key}", None),
     (["admin"], "PATCH " + ORG, None),
     (["admin"], "POST /api/auth/api-key/create", None),
     (["admin"], "GET " + ORG + "/members", None),
@@ -1093,6 +1115,8 @@ WILDCARD_TABLE = [
     (["write:all"], "PATCH " + ORG, None),
     (["write:all"], "POST /api/auth/api-key/create", "api-keys:write"),
     (["write:all"], "POST /api/auth/api-key/revoke", "api-keys:write"),
+    (["write:all"], "POST /api/auth/api-key/{key}/roll", "api-keys:write"),
+    (["read:all"], "PATCH /api/auth/api-key/{key}", "api-keys:write"),
     (["write:all"], "GET " + ORG + "/projects", "projects:read"),
 ]
 

@@ -121,6 +121,7 @@ PAGES = {
         "owner", lambda s: reverse("dashboard:api-keys") + "?revoked=show"
     ),
     "api-key-create": Page("owner", lambda s: reverse("dashboard:api-key-create")),
+    "api-key": Page("owner", lambda s: reverse("dashboard:api-key", args=[s.key.pk])),
     "api-key-revoke": Page(
         "owner", lambda s: reverse("dashboard:api-key-revoke", args=[s.key.pk])
     ),

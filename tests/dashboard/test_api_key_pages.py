@@ -168,7 +168,7 @@ def test_the_list_shows_the_users_keys_and_only_theirs(
 
     assert response.status_code == 200
     body = html(response)
-    assert re.findall(r'<td class="name"><strong>([^<]*)</strong>', body) == [
+    assert re.findall(r'<td class="name"><strong><a [^>]*>([^<]*)</a></strong>', body) == [
         "Reporting",
         "Deploys",
     ]

@@ -4,10 +4,9 @@
 (function () {
   "use strict";
 
-  // Create an API key: the presets tick boxes at once, "No expiration" shows its warning,
-  // the date box shows only with "Custom date" (without JavaScript both are always shown),
-  // and the create button is disabled once pressed (the server refuses a resent form too).
-  function keyForm(form) {
+  // A scope picker's presets (the create form's, a key's edit form's) tick boxes at once;
+  // without JavaScript they send the form back with the boxes ticked.
+  function presets(form) {
     form.querySelectorAll("button[name=preset]").forEach(function (button) {
       button.addEventListener("click", function (event) {
         event.preventDefault();
@@ -17,6 +16,13 @@
         });
       });
     });
+  }
+
+  // Create an API key: the presets, "No expiration" shows its warning, the date box shows
+  // only with "Custom date" (without JavaScript both are always shown), and the create button
+  // is disabled once pressed (the server refuses a resent form too).
+  function keyForm(form) {
+    presets(form);
     var warning = document.getElementById("never-warning");
     var customDate = document.getElementById("custom-date");
     function sync() {
@@ -72,6 +78,8 @@
 
   var form = document.getElementById("key-form");
   if (form) keyForm(form);
+  var editForm = document.getElementById("key-edit-form");
+  if (editForm) presets(editForm);
   var card = document.getElementById("new-key");
   if (card) newKey(card);
 })();
