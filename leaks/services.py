@@ -21,10 +21,11 @@ GITHUB = "github"
 # Why the revocation happened, in the `api_key.revoked` event (its `by` is "report" for both).
 REASONS = {REPORT: "public_report", GITHUB: "secret_scanning"}
 
-# A string that parses as a key but names no stored one is compared with this instead, so
-# that every parsed string costs one HMAC, found or not: the time taken does not tell which
-# of them are keys. (No key's digest is this: an HMAC is never all zeros in practice.)
-_NO_DIGEST = f"{crypto.DIGEST_VERSION}${'0' * 64}"
+# A string that parses as a key but names no stored one is compared with a digest of zeros
+# under the current pepper instead, so that every parsed string costs one HMAC, found or not:
+# the time taken does not tell which of them are keys. (No key's digest is this: an HMAC is
+# never all zeros in practice.)
+_NO_MAC = "0" * 64
 # Lookup ids asked for in one query: well under every database's limit on parameters.
 LOOKUP_BATCH = 500
 
@@ -49,7 +50,8 @@ def leaked_keys_find(tokens: Sequence[str]) -> dict[int, ApiKey]:
     id, then the digest compared in constant time; a look-alike with a valid checksum but not
     the secret of the key its lookup id names is no key. One query per LOOKUP_BATCH parsed
     tokens, and one HMAC for every parsed token whether or not its lookup id exists."""
-    prefix, pepper = conf.prefix(), conf.pepper()
+    prefix, peppers = conf.prefix(), conf.peppers()
+    no_digest = crypto.digest_prefix(peppers[0]) + _NO_MAC
     parsed = [(index, crypto.parse(token, prefix)) for index, token in enumerate(tokens)]
     candidates = [(index, key) for index, key in parsed if key is not None]
     lookups = sorted({key.lookup for _index, key in candidates})
@@ -65,8 +67,8 @@ def leaked_keys_find(tokens: Sequence[str]) -> dict[int, ApiKey]:
     found: dict[int, ApiKey] = {}
     for index, candidate in candidates:
         key = stored.get(candidate.lookup)
-        digest = (key.digest_for(candidate.lookup) if key is not None else None) or _NO_DIGEST
-        if crypto.matches(candidate.raw, digest, pepper) and key is not None:
+        digest = (key.digest_for(candidate.lookup) if key is not None else None) or no_digest
+        if crypto.verify(candidate.raw, digest, peppers) is not None and key is not None:
             found[index] = key
     return found
 

@@ -88,7 +88,7 @@ def test_digest_is_versioned_keyed_and_not_the_key():
 
     stored = crypto.digest(key, PEPPER)
 
-    assert stored.startswith("v1$")
+    assert stored.startswith(f"v2${crypto.pepper_id(PEPPER)}$")
     assert key not in stored
     assert stored != crypto.digest(key, b"another-pepper")
     assert crypto.matches(key, stored, PEPPER)

@@ -4,6 +4,7 @@ told, and the answer says nothing about which were keys."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core import mail
@@ -248,20 +249,20 @@ def test_every_string_shaped_like_a_key_costs_a_digest_comparison(
     _key, raw = api_key_factory()
     other = "ba_" + "Q" * 40
     compared: list[str] = []
-    real_matches = crypto.matches
+    real_verify = crypto.verify
 
-    def spy(candidate: str, stored: str, pepper: bytes) -> bool:
+    def spy(candidate: str, stored: str, peppers) -> int | None:
         compared.append(stored)
-        return real_matches(candidate, stored, pepper)
+        return real_verify(candidate, stored, peppers)
 
-    monkeypatch.setattr(crypto, "matches", spy)
+    monkeypatch.setattr(crypto, "verify", spy)
 
     api_client.post(
         REPORT, {"keys": [other + crypto.checksum(other), look_alike(raw), "junk", raw]}
     )
 
     assert len(compared) == 3
-    assert all(stored.startswith("v1$") and len(stored) == 67 for stored in compared)
+    assert all(re.fullmatch(r"v2\$[0-9a-f]{8}\$[0-9a-f]{64}", stored) for stored in compared)
 
 
 def test_a_report_of_unknown_keys_costs_one_query(
