@@ -18,11 +18,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
-# The task worker (emails) runs beside the server and stops with it.
+# The task worker (emails, key maintenance) and the scheduler that queues the key maintenance
+# run beside the server and stop with it.
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py db_worker & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py run_scheduler & scheduler=$$!; \
+	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # An operator for the admin at /admin/: asks for an email and a password.
