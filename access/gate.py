@@ -6,7 +6,8 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from access.principal import Principal, Tenancy
-from api.errors import NotOrganizationMember, OrganizationMismatch
+from api.errors import KeyRevokedInOrganization, NotOrganizationMember, OrganizationMismatch
+from apikeys.enforcement import key_policy_enforce
 from tenants.models import Membership
 
 
@@ -19,6 +20,9 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     cache; the membership's `organization` is then loaded only if a view asks for it). A write
     is always admitted from the database. An organization that does not exist answers exactly
     like one the caller does not belong to, so ids cannot be probed.
+
+    An API key is then held to the organization's key policy (apikeys.enforcement), read in
+    the same query or snapshot: KeyPolicyViolation names the rule that refuses it.
     """
     principal = Principal.of(request)
     if not principal.reaches(organization_id):
@@ -27,12 +31,21 @@ def membership_for_request(request: Request, organization_id: str) -> Membership
     if tenancy is not None:  # read with the key (or from the warm-key cache): no query
         if organization_id not in tenancy.roles:
             raise NotOrganizationMember()
-        return Membership(
+        membership = Membership(
             user_id=request.user.pk,
             organization_id=organization_id,
             role=tenancy.roles[organization_id],
         )
-    return membership_of(request.user.pk, organization_id)
+        policy = tenancy.policies.get(organization_id)
+    else:
+        membership = membership_of(request.user.pk, organization_id)
+        policy = membership.organization.key_policy
+    if principal.via == "api_key":
+        if organization_id in principal.key.revoked_in:
+            raise KeyRevokedInOrganization()
+        if policy:
+            key_policy_enforce(request, principal, organization_id, policy)
+    return membership
 
 
 def membership_of(user_id: str, organization_id: str) -> Membership:
@@ -78,12 +91,17 @@ def tenancy_of(principal: Principal) -> Tenancy:
     reach, and how many organizations the user belongs to, in one query: the snapshot a read
     may be decided from (and the warm-key cache keeps)."""
     memberships = Membership.objects.for_user(principal.user.pk)
-    rows = list(memberships.values_list("organization_id", "role", "organization__plan"))
+    rows = list(
+        memberships.values_list(
+            "organization_id", "role", "organization__plan", "organization__key_policy"
+        )
+    )
     reached = [row for row in rows if principal.reaches(row[0])]
     return Tenancy(
-        roles={org: role for org, role, _plan in reached},
-        plans={org: plan for org, _role, plan in reached},
+        roles={org: role for org, role, _plan, _policy in reached},
+        plans={org: plan for org, _role, plan, _policy in reached},
         membership_count=len(rows),
+        policies={org: policy for org, _role, _plan, policy in reached if policy},
     )
 
 

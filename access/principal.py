@@ -6,7 +6,7 @@ to decide what the caller may reach."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,8 @@ class Tenancy:
     roles: Mapping[str, str]  # {organization id: role}
     plans: Mapping[str, str]  # {organization id: plan}
     membership_count: int = 0  # every organization the user belongs to, within reach or not
+    # {organization id: its key policy}, for the organizations that have one
+    policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

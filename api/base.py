@@ -16,6 +16,7 @@ from access.gate import pinned_organization_plan
 from access.permissions import required_scope
 from access.principal import Principal
 from api.errors import InsufficientRole, InsufficientScope, SessionRequired
+from apikeys.authentication import key_use_record
 from ratelimits.policies import enforce, request_policies
 
 KEY_EXPIRES_HEADER = "Latchkey-Key-Expires"
@@ -50,6 +51,7 @@ class ApiView(APIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
+        key_use_record(request, response.status_code)
         expires = key_expires(request)
         if expires is not None:
             response[KEY_EXPIRES_HEADER] = expires

@@ -40,6 +40,10 @@ MESSAGES: dict[str, Any] = {
     "KEY_NOT_ACTIVE": _(
         "This API key is revoked or expired: it can no longer be rolled or edited."
     ),
+    "KEY_POLICY_VIOLATION": _("The organization's key policy refuses this API key: {rule}."),
+    "KEY_REVOKED_IN_ORGANIZATION": _(
+        "An owner or admin of this organization has revoked this API key here."
+    ),
     "FORBIDDEN": _("You do not have permission to perform this action."),
     "EMAIL_NOT_VERIFIED": _("Verify your email address before signing in."),
     "NOT_ORGANIZATION_MEMBER": _("This credential does not belong to the requested organization."),
@@ -84,6 +88,8 @@ STATUSES: dict[str, int] = {
     "ORGANIZATION_MISMATCH": 403,
     "KEY_BROADER_THAN_CREATOR": 403,
     "KEY_OUTRANKS_CALLER": 403,
+    "KEY_POLICY_VIOLATION": 403,
+    "KEY_REVOKED_IN_ORGANIZATION": 403,
     "FORBIDDEN": 403,
     "EMAIL_NOT_VERIFIED": 403,
     "NOT_ORGANIZATION_MEMBER": 403,
@@ -247,6 +253,42 @@ class RateLimited(ApiError):
 class KeyOutranksCaller(ApiError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "KEY_OUTRANKS_CALLER"
+
+
+# What each key policy rule refuses, as KEY_POLICY_VIOLATION's message names it.
+POLICY_RULES: dict[str, Any] = {
+    "requireExpiry": _("requireExpiry (keys must have an expiry)"),
+    "maxLifetimeDays": _("maxLifetimeDays (the key lives longer than the policy allows)"),
+    "allowedScopes": _("allowedScopes (the key has a scope the policy does not allow)"),
+    "maxKeysPerMember": _("maxKeysPerMember (you hold as many keys as the policy allows)"),
+    "allowedCidrs": _("allowedCidrs (requests from this address are not allowed)"),
+    "staleAfterDays": _("staleAfterDays (the key has been unused too long)"),
+}
+
+
+class KeyPolicyViolation(ApiError):
+    """A key refused by its organization's key policy, or by its own allowedCidrs (`source`
+    "key"): `rule` names the rule."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "KEY_POLICY_VIOLATION"
+
+    def __init__(self, rule: str, *, source: str = "organization") -> None:
+        if source == "key":
+            message = _("This API key may not be used from this address (its allowedCidrs).")
+        else:
+            message = str(MESSAGES[self.code]).format(rule=POLICY_RULES[rule])
+        super().__init__(message, extra={"rule": rule, "source": source})
+        self.rule = rule
+        self.source = source
+
+
+class KeyRevokedInOrganization(ApiError):
+    """An unpinned key an organization's owner or admin revoked there: it still works
+    elsewhere."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "KEY_REVOKED_IN_ORGANIZATION"
 
 
 class KeyNotActive(ApiError):

@@ -460,3 +460,9 @@ class ApiKeyEditSchema(OpenApiSerializerExtension):
         if direction == "request":
             schema.update(minProperties=1, additionalProperties=False)
         return schema
+
+
+class KeyPolicyInputSchema(ApiKeyEditSchema):
+    """A change to a key policy names at least one rule, and only rules."""
+
+    target_class = "apikeys.serializers.KeyPolicyInputSerializer"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -14,9 +15,10 @@ from rest_framework.request import Request
 
 from access.credentials import Unconfirmed, challenge, presented_key, presented_token
 from access.gate import tenancy_of
-from access.principal import Principal
+from access.principal import Principal, Tenancy
 from api.errors import KeyExpired, KeyInvalid, KeyRevoked
-from apikeys import conf, crypto, warm_cache
+from apikeys import conf, crypto, peppers, usage, warm_cache
+from apikeys import policy as key_policy
 from apikeys.models import ApiKey
 from audit.models import Action
 from audit.services import audit_record_once
@@ -84,6 +86,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         # The digest comparison is constant-time; the lookup id alone proves nothing.
         if key is None or not presents(parsed, key):
             raise KeyInvalid()
+        peppers.rehash_if_old(parsed, key)  # under an older pepper: moved to the current one
         # The caller holds the real key, so saying why it stopped working leaks nothing.
         if key.is_revoked or secret_expired(key, parsed.lookup, now):
             if key.is_revoked:
@@ -94,16 +97,18 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise KeyRevoked() if key.is_revoked else KeyExpired()
         if not key.user.is_active:
             raise KeyInvalid()
+        if key.allowed_cidrs:  # the key's own networks, wherever it acts
+            key_policy.check_key_networks(key, client_ip(getattr(request, "_request", request)))
         previous = key.lookup != parsed.lookup  # a rolled key's previous secret, still on
         fresh = storable and entry is None
         if fresh:
             tenancy = tenancy_of(Principal(user=key.user, key=key))
-        moved = record_use(key, now)
-        # Stored again when lastUsedAt moved, with the age it had: never made younger.
-        if tenancy is not None and (moved or fresh):
-            warm_cache.put(
-                warm_cache.Entry(key=key, tenancy=tenancy, read_at=read_at), lookup=parsed.lookup
-            )
+        # The use is recorded once the request is answered, if it was admitted (key_use_record):
+        # a refused request is no use of the key (a stale key stays stale however often it
+        # is tried), and what decides the request sees lastUsedAt as it was before it.
+        request.key_use = KeyUse(
+            key=key, lookup=parsed.lookup, now=now, tenancy=tenancy, read_at=read_at, fresh=fresh
+        )
         request.principal = Principal(
             user=key.user,
             key=key,
@@ -114,6 +119,40 @@ class ApiKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return challenge()
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """A request's use of a key, recorded once the request is answered (key_use_record)."""
+
+    key: ApiKey
+    lookup: str  # the presented secret's lookup id: the warm-cache entry's name
+    now: datetime
+    tenancy: Tenancy | None  # the snapshot to cache the key with; None when not cacheable
+    read_at: float  # when the key's read began: an entry's age counts from it
+    fresh: bool  # read from the database (not the cache), so worth caching
+
+
+# Answers that mean the key was not admitted: its use is not recorded.
+NOT_ADMITTED = frozenset({401, 403})
+
+
+def key_use_record(request: Request, status: int) -> None:
+    """Record the request's use of its API key, unless the answer refused it (NOT_ADMITTED):
+    lastUsedAt (at most once per LAST_USED_RESOLUTION), the usage counters (apikeys.usage),
+    and the warm-cache entry, stored again when lastUsedAt moved, with the age it had (never
+    made younger), or first stored after a database read. Costs nothing for a request that
+    no key authenticated, and at most one write."""
+    use = request.__dict__.pop("key_use", None)
+    if use is None or status in NOT_ADMITTED:
+        return
+    moved = record_use(use.key, use.now)
+    usage.note_use(use.key.pk, client_ip(getattr(request, "_request", request)), use.now)
+    if use.tenancy is not None and (moved or use.fresh):
+        warm_cache.put(
+            warm_cache.Entry(key=use.key, tenancy=use.tenancy, read_at=use.read_at),
+            lookup=use.lookup,
+        )
 
 
 def key_presented(parsed: crypto.ParsedKey) -> ApiKey | None:
@@ -137,9 +176,10 @@ def key_presented(parsed: crypto.ParsedKey) -> ApiKey | None:
 
 def presents(parsed: crypto.ParsedKey, key: ApiKey) -> bool:
     """Whether the presented key is one of `key`'s secrets (current, or previous while the
-    row still holds it), compared in constant time with the stored digest."""
+    row still holds it), compared in constant time with the stored digest, under whichever
+    configured pepper made it (a digest under a pepper no longer configured never matches)."""
     digest = key.digest_for(parsed.lookup)
-    return digest is not None and crypto.matches(parsed.raw, digest, conf.pepper())
+    return digest is not None and crypto.verify(parsed.raw, digest, conf.peppers()) is not None
 
 
 def secret_expired(key: ApiKey, lookup: str, now: datetime) -> bool:

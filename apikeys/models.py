@@ -62,8 +62,15 @@ class ApiKey(models.Model):
     previous_digest = models.CharField(max_length=80, blank=True, editable=False)
     previous_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     scopes = models.JSONField(default=list)
+    # Networks (CIDR strings) the key may be used from; empty: anywhere. Set at creation.
+    allowed_cidrs = models.JSONField(default=list, blank=True, editable=False)
+    # Organizations whose owners or admins revoked this (unpinned) key there: it keeps working
+    # elsewhere. A pinned key revoked by its organization is revoked outright.
+    revoked_in = models.JSONField(default=list, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The address of the latest use, folded in from the usage counters (apikeys.usage).
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_by_key = models.ForeignKey(
@@ -121,3 +128,48 @@ class ApiKey(models.Model):
         if self.is_revoked:
             return "revoked"
         return "expired" if self.is_expired(now) else "active"
+
+
+class KeyUsageDay(models.Model):
+    """How many requests a key made on one day (UTC), folded in from the usage counters."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    requests = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "day"], name="apikeys_usage_day_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.day}: {self.requests}"
+
+
+class KeyNotice(models.Model):
+    """A notice sent to a key's owner. Its row is written, under its unique constraint, before
+    the email is queued, so each notice is sent once however many workers look for it."""
+
+    class Kind(models.TextChoices):
+        EXPIRES_IN_7_DAYS = "expires_7d", "Expires in 7 days"
+        EXPIRES_IN_1_DAY = "expires_1d", "Expires in 1 day"
+        STALE = "stale", "Stopped for staleness"
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The organization a staleness notice is about; "" for an expiry notice. Not NULL: a
+    # unique constraint treats NULLs as distinct.
+    organization_id = models.CharField(max_length=32, blank=True, default="")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "kind", "organization_id"], name="apikeys_notice_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.kind} {self.organization_id}".strip()

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from access.principal import Principal
@@ -19,14 +20,16 @@ from api.errors import (
     KeyBroaderThanCreator,
     KeyNotActive,
     KeyOutranksCaller,
+    KeyRevokedInOrganization,
     NotOrganizationMember,
 )
 from apikeys import conf, crypto, warm_cache
+from apikeys import policy as key_policy
 from apikeys.models import ApiKey
 from apikeys.tasks import owner_notify
 from audit.models import Action
 from audit.services import audit_record
-from tenants.models import Membership
+from tenants.models import Membership, Organization
 
 
 @transaction.atomic
@@ -37,21 +40,27 @@ def api_key_issue(
     scopes: Sequence[str],
     expires_in: int | None = None,
     organization_id: str | None = None,
+    allowed_cidrs: Sequence[str] | None = None,
     creator_key: ApiKey | None = None,
     session_auth_hash: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key for `user`; return it and its plaintext, which is never available again.
 
     `creator_key` is the key that authenticated the request, if one did: the new key may not
-    be broader than it in scopes, organization or lifetime. Without an explicit pin or expiry,
-    it inherits the creator's. `session_auth_hash` is that of the session that asked, if one
-    did (accounts.sessions.session_auth_hash).
+    be broader than it in scopes, organization, lifetime or networks. Without an explicit pin,
+    expiry or networks, it inherits the creator's. `session_auth_hash` is that of the session
+    that asked, if one did (accounts.sessions.session_auth_hash).
+
+    A key pinned to an organization must satisfy its key policy (KeyPolicyViolation): its
+    lifetime, its scopes, and the number of keys its owner already holds there.
 
     The owner is told by email (apikeys.tasks).
     """
     _owner_locked(user.pk, acting_key=creator_key, session_auth_hash=session_auth_hash)
     now = timezone.now()
     expires_at = now + timedelta(seconds=expires_in) if expires_in is not None else None
+    cidrs = list(allowed_cidrs or [])
+    revoked_in: list[str] = []
     if creator_key is not None:
         if not all(scope_covers(creator_key.scopes, scope) for scope in scopes):
             raise KeyBroaderThanCreator()
@@ -60,10 +69,29 @@ def api_key_issue(
             if expires_at is not None and expires_at > creator_key.expires_at:
                 raise KeyBroaderThanCreator()
             expires_at = expires_at or creator_key.expires_at
-    if organization_id is not None and not (
-        Membership.objects.filter(user=user, organization_id=organization_id).exists()
-    ):
-        raise NotOrganizationMember()
+        if creator_key.allowed_cidrs:
+            if cidrs and not key_policy.networks_within(cidrs, creator_key.allowed_cidrs):
+                raise KeyBroaderThanCreator()
+            cidrs = cidrs or list(creator_key.allowed_cidrs)
+        # Where the creator was revoked, its children are too: pinning one there is refused.
+        revoked_in = list(creator_key.revoked_in)
+        if organization_id in revoked_in:
+            raise KeyRevokedInOrganization()
+    if organization_id is not None:
+        policies = list(
+            Membership.objects.filter(user=user, organization_id=organization_id).values_list(
+                "organization__key_policy", flat=True
+            )
+        )
+        if not policies:
+            raise NotOrganizationMember()
+        key_policy.check_creation(
+            policies[0],
+            created_at=now,
+            expires_at=expires_at,
+            scopes=scopes,
+            keys_held=lambda: _keys_acting_in(user, organization_id, now),
+        )
 
     prefix = conf.prefix()
     raw = crypto.generate(prefix)
@@ -75,6 +103,8 @@ def api_key_issue(
         digest=crypto.digest(raw, conf.pepper()),
         start=crypto.start(raw, prefix),
         scopes=list(dict.fromkeys(scopes)),
+        allowed_cidrs=cidrs,
+        revoked_in=revoked_in,
         expires_at=expires_at,
         created_by_key=creator_key,
     )
@@ -89,10 +119,23 @@ def api_key_issue(
             "scopes": key.scopes,
             "organizationId": organization_id,
             "expiresAt": format_datetime(expires_at),
+            **({"allowedCidrs": cidrs} if cidrs else {}),
         },
     )
     owner_notify(key, "api_key_created", by_key_id=creator_key.pk if creator_key else "")
     return key, raw
+
+
+def _keys_acting_in(user: User, organization_id: str, now: Any) -> int:
+    """How many of the user's active keys can act in the organization: pinned to it, or
+    unpinned and not revoked there."""
+    revoked_in = (
+        ApiKey.objects.active(now)
+        .filter(user=user)
+        .filter(Q(organization_id=organization_id) | Q(organization__isnull=True))
+        .values_list("revoked_in", flat=True)
+    )
+    return sum(1 for organizations in revoked_in if organization_id not in organizations)
 
 
 def _owner_locked(
@@ -192,6 +235,13 @@ def api_key_edit(
         raise KeyBroaderThanCreator()
     owner = _owner_locked(key.user_id, acting_key=acting_key, session_auth_hash=session_auth_hash)
     current = _locked_active(key, timezone.now())
+    if scopes is not None and current.organization_id is not None:
+        key_policy.check_scopes(
+            Organization.objects.filter(pk=current.organization_id)
+            .values_list("key_policy", flat=True)
+            .first(),
+            scopes,
+        )
     before = {"name": current.name, "scopes": list(current.scopes)}
     if name is not None:
         current.name = name
@@ -298,14 +348,19 @@ def api_key_revoke(
     acting_key: ApiKey | None = None,
     by: str = "owner",
     reason: str = "",
+    organization_id: str | None = None,
 ) -> ApiKey:
     """Revoke the key for good, and with it every key it created, and theirs: a leaked key's
     offspring must not outlive it. `by` says who or what, for the audit trail: "owner",
     "operator" (the admin), "command" (manage.py, `revoked_by` None), "password_reset",
-    "email_secured" or "deactivation"; `reason` says why, when the owner did not ask (e.g.
-    "unproven_address": created before the address was proven). Idempotent. Unless the owner
-    asked (OWNER_NOT_MAILED), the owner is told by email, for the key named here."""
-    _check_may_manage(acting_key, key)
+    "email_secured", "deactivation", or "organization" (an owner or admin of
+    `organization_id`, the organization the key is pinned to: their role there, which the
+    caller checks, is the right to do it, whatever the scopes of `acting_key`); `reason` says
+    why, when the owner did not ask (e.g. "unproven_address": created before the address was
+    proven). Idempotent. Unless the owner asked (OWNER_NOT_MAILED), the owner is told by
+    email, for the key named here."""
+    if by != "organization":
+        _check_may_manage(acting_key, key)
     now = timezone.now()
     revoked: list[str] = []
     pending, seen = [key], set()
@@ -327,11 +382,24 @@ def api_key_revoke(
                 target=current,
                 detail={
                     "by": by,
+                    **({"organizationId": organization_id} if organization_id else {}),
                     **({"reason": reason} if reason else {}),
                     **({"cascadeFrom": key.pk} if current.pk != key.pk else {}),
                 },
             )
         pending.extend(current.created_keys.all())
     if key.pk in revoked and by not in OWNER_NOT_MAILED:
-        owner_notify(key, "api_key_revoked", by=by, reason=reason, cascaded=len(revoked) - 1)
+        owner_notify(
+            key,
+            "api_key_revoked",
+            by=by,
+            reason=reason,
+            cascaded=len(revoked) - 1,
+            # The organization and its owner or admin, by id: the mail names them.
+            **(
+                {"organization_id": organization_id, "by_user_id": getattr(revoked_by, "pk", "")}
+                if organization_id
+                else {}
+            ),
+        )
     return key

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apikeys import views
+from apikeys import organization_views, policy_views, views
 
 urlpatterns = [
     path("auth/api-key/create", views.ApiKeyCreateView.as_view(), name="api-key-create"),
@@ -12,4 +12,19 @@ urlpatterns = [
     path("auth/api-key/<str:key_id>", views.ApiKeyEditView.as_view(), name="api-key-edit"),
     path("auth/api-key/<str:key_id>/roll", views.ApiKeyRollView.as_view(), name="api-key-roll"),
     path("scopes", views.ScopeCatalogueView.as_view(), name="scopes"),
+    path(
+        "user/organizations/<ulid:organization_id>/key-policy",
+        policy_views.KeyPolicyView.as_view(),
+        name="key-policy",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/api-keys",
+        organization_views.OrganizationApiKeyListView.as_view(),
+        name="organization-api-keys",
+    ),
+    path(
+        "user/organizations/<ulid:organization_id>/api-keys/<str:key_id>/revoke",
+        organization_views.OrganizationApiKeyRevokeView.as_view(),
+        name="organization-api-key-revoke",
+    ),
 ]

@@ -66,13 +66,15 @@ def created_body(key: ApiKey, raw: str) -> dict[str, object]:
         "start": key.start,
         "scopes": key.scopes,
         "organizationId": key.organization_id,
+        "allowedCidrs": key.allowed_cidrs,
         "expiresAt": format_datetime(key.expires_at),
         "createdAt": format_datetime(key.created_at),
     }
 
 
 class ApiKeyCreateView(ApiView):
-    """POST /api/auth/api-key/create {name, expiresIn?, scopes, metadata?: {organizationId}}"""
+    """POST /api/auth/api-key/create
+    {name, expiresIn?, scopes, metadata?: {organizationId}, allowedCidrs?}"""
 
     required_scopes = {"POST": "api-keys:write"}
     permission_classes = [ScopePermission, NotOAuth]
@@ -92,6 +94,7 @@ class ApiKeyCreateView(ApiView):
             scopes=serializer.validated_data["scopes"],
             expires_in=serializer.validated_data.get("expiresIn"),
             organization_id=serializer.organization_id(),
+            allowed_cidrs=serializer.validated_data.get("allowedCidrs"),
             creator_key=request.auth,
             session_auth_hash=session_auth_hash(request),
         )

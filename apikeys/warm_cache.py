@@ -90,7 +90,7 @@ def enabled() -> bool:
 
 
 def entry_key(lookup: str) -> str:
-    return f"apikey:v5:{{{lookup}}}"  # the version changes with the shape of an Entry
+    return f"apikey:v6:{{{lookup}}}"  # the version changes with the shape of an Entry
 
 
 def tombstone_key(lookup: str) -> str:
@@ -268,6 +268,6 @@ def _membership_changed(sender: type, instance: Any, **kwargs: Any) -> None:
 
 @receiver(post_save, sender="tenants.Organization", dispatch_uid="apikeys.warm_cache.organization")
 def _organization_changed(sender: type, instance: Any, created: bool = False, **kwargs: Any):
-    # Entries carry the plans of their owners' organizations.
+    # Entries carry the plans and key policies of their owners' organizations.
     if enabled() and not created:
         forget(_every_lookup(ApiKey.objects.filter(user__memberships__organization=instance)))

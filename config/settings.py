@@ -258,15 +258,34 @@ CSRF_COOKIE_NAME = "__Host-csrftoken" if CSRF_COOKIE_SECURE else "csrftoken"
 
 # --- API keys -------------------------------------------------------------------------------
 
+
+def _peppers() -> tuple[str, ...]:
+    """APIKEY_PEPPERS (comma-separated, newest first), or the single APIKEY_PEPPER."""
+    listed = [value.strip() for value in env.str("APIKEY_PEPPERS", default="").split(",")]
+    single = env.str("APIKEY_PEPPER", default="")
+    if not any(listed):
+        return (single,) if single else ()
+    if single:
+        raise ImproperlyConfigured("Set APIKEY_PEPPERS or APIKEY_PEPPER, not both.")
+    if not all(listed):
+        raise ImproperlyConfigured("APIKEY_PEPPERS has an empty entry.")
+    if len(set(listed)) != len(listed):
+        raise ImproperlyConfigured("APIKEY_PEPPERS lists the same pepper twice.")
+    return tuple(listed)
+
+
 APIKEYS = {
     # Leading characters of every key; secret scanners match on it.
     "PREFIX": env.str("APIKEY_PREFIX", default="ba_"),
     # Bounds for `expiresIn`, in seconds.
     "MIN_EXPIRES_IN": _int("APIKEY_MIN_EXPIRES_IN", 60, minimum=1),
     "MAX_EXPIRES_IN": _int("APIKEY_MAX_EXPIRES_IN", 365 * 24 * 60 * 60, minimum=1),
-    # Secret for the keys' HMAC digests. Empty: derived from SECRET_KEY. Changing it (or
-    # SECRET_KEY, when derived) invalidates every key.
-    "PEPPER": env.str("APIKEY_PEPPER", default=""),
+    # Secrets for the keys' HMAC digests, newest first: new digests are made under the first,
+    # and a key still under another moves to the first when next used (docs/security.md,
+    # "Rotating the pepper"). The entry SECRET_KEY stands for the pepper derived from
+    # SECRET_KEY, the only one when none is set. Removing a pepper (or changing SECRET_KEY,
+    # while its pepper is listed) invalidates every key still under it.
+    "PEPPERS": _peppers(),
     # lastUsedAt is written at most once per this many seconds per key.
     "LAST_USED_RESOLUTION": 60,
     # Seconds a verified key stays in the warm-key cache; 0 turns it off. On by default only
@@ -448,6 +467,12 @@ if _task_backend not in _TASK_BACKENDS:
         f"TASKS_BACKEND must be one of {', '.join(_TASK_BACKENDS)}, not {_task_backend!r}."
     )
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[_task_backend], "QUEUES": ["default"]}}
+
+# Key maintenance (apikeys.tasks.key_maintenance: usage counts folded into the database, expiry
+# and staleness notices) is queued every this many seconds by `manage.py run_scheduler`.
+APIKEYS["MAINTENANCE_INTERVAL"] = _int("KEY_MAINTENANCE_INTERVAL", 300, minimum=10)
+# Each process passes its keys' usage counts on at most every this many seconds.
+APIKEYS["USAGE_FLUSH_INTERVAL"] = 5
 
 # --- HTTP and security ----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from apikeys.serializers import (
     ApiKeyCreateSerializer,
     ApiKeyEditSerializer,
     ApiKeyRollSerializer,
+    KeyPolicyInputSerializer,
 )
 from tenants.models import Membership, Role
 from tenants.serializers import (
@@ -241,7 +242,11 @@ def scope_groups() -> list[dict[str, Any]]:
 
 class ApiKeyCreateForm(SerializerForm):
     serializer_class = ApiKeyCreateSerializer
-    field_names = {"expiresIn": "expiry", "metadata.organizationId": "organization"}
+    field_names = {
+        "expiresIn": "expiry",
+        "metadata.organizationId": "organization",
+        "allowedCidrs": "allowed_networks",
+    }
 
     name = forms.CharField(
         label="Name",
@@ -261,6 +266,14 @@ class ApiKeyCreateForm(SerializerForm):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     organization = forms.ChoiceField(label="Organization", required=False)
+    allowed_networks = forms.CharField(
+        label="Allowed networks",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="One IP address or CIDR range per line, e.g. 203.0.113.0/24: "
+        "the key is refused from any other address. Empty: any address.",
+    )
     nonce = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args: Any, memberships: list[Membership], **kwargs: Any) -> None:
@@ -318,6 +331,7 @@ class ApiKeyCreateForm(SerializerForm):
             "scopes": cleaned.get("scopes"),
             "expiresIn": self.expires_in(cleaned),
             "metadata": {"organizationId": cleaned.get("organization") or None},
+            "allowedCidrs": cleaned.get("allowed_networks", "").split() or None,
         }
 
 
@@ -381,3 +395,94 @@ class OrganizationDeleteForm(forms.Form):
         if value != self.organization_name:
             raise forms.ValidationError("Type the organization's name exactly.")
         return value
+
+
+# --- Key policy -----------------------------------------------------------------------------
+
+
+def _messages(detail: Any) -> list[str]:
+    """Every message in a serializer error, however nested (a list's come by item index)."""
+    if isinstance(detail, dict):
+        return [message for value in detail.values() for message in _messages(value)]
+    if isinstance(detail, list):
+        return [message for value in detail for message in _messages(value)]
+    return [str(detail)]
+
+
+class KeyPolicyForm(SerializerForm):
+    """An organization's key policy, checked by the API's key policy serializer. Every rule is
+    sent: a blank number, no scope ticked or no network listed turns that rule off."""
+
+    serializer_class = KeyPolicyInputSerializer
+    field_names = {
+        "requireExpiry": "require_expiry",
+        "maxLifetimeDays": "max_lifetime_days",
+        "allowedScopes": "allowed_scopes",
+        "maxKeysPerMember": "max_keys_per_member",
+        "allowedCidrs": "allowed_cidrs",
+        "staleAfterDays": "stale_after_days",
+    }
+
+    require_expiry = forms.BooleanField(label="Keys must have an expiry date", required=False)
+    max_lifetime_days = forms.IntegerField(
+        label="Longest lifetime, in days",
+        required=False,
+        help_text="Keys must expire within this many days of their creation. Blank: no limit.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    max_keys_per_member = forms.IntegerField(
+        label="Keys per member",
+        required=False,
+        help_text="How many active keys acting here each member may hold. Blank: no limit.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    stale_after_days = forms.IntegerField(
+        label="Stop keys unused for, in days",
+        required=False,
+        help_text="A key unused this long stops working here. Blank: never.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    allowed_scopes = forms.MultipleChoiceField(
+        label="Allowed scopes", required=False, widget=forms.CheckboxSelectMultiple
+    )
+    allowed_cidrs = forms.CharField(
+        label="Allowed networks",
+        required=False,
+        help_text="One per line, in CIDR notation such as 203.0.113.0/24 (a bare address is "
+        "its own network). Blank: any address.",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_scopes"].choices = scope_choices()
+
+    @staticmethod
+    def initial_from(policy: dict[str, Any]) -> dict[str, Any]:
+        """The form's fields for a policy in its API form (apikeys.policy.shown)."""
+        return {
+            "require_expiry": policy["requireExpiry"],
+            "max_lifetime_days": policy["maxLifetimeDays"],
+            "max_keys_per_member": policy["maxKeysPerMember"],
+            "stale_after_days": policy["staleAfterDays"],
+            "allowed_scopes": policy["allowedScopes"] or [],
+            "allowed_cidrs": "\n".join(policy["allowedCidrs"] or []),
+        }
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        lines = (cleaned.get("allowed_cidrs") or "").splitlines()
+        cidrs = [line.strip() for line in lines if line.strip()]
+        return {
+            "requireExpiry": bool(cleaned.get("require_expiry")),
+            "maxLifetimeDays": cleaned.get("max_lifetime_days"),
+            "allowedScopes": cleaned.get("allowed_scopes") or None,
+            "maxKeysPerMember": cleaned.get("max_keys_per_member"),
+            "allowedCidrs": cidrs or None,
+            "staleAfterDays": cleaned.get("stale_after_days"),
+        }
+
+    def add_serializer_errors(self, errors: dict[str, Any], prefix: str = "") -> None:
+        # A list's errors (one network, one scope) go under the list's own field.
+        super().add_serializer_errors(
+            {name: _messages(detail) for name, detail in errors.items()}, prefix
+        )

@@ -9,6 +9,7 @@ from dashboard.views import (
     keys,
     oauth_applications,
     organization_applications,
+    organization_keys,
     organizations,
 )
 
@@ -140,4 +141,19 @@ urlpatterns = [
     path("settings/api-keys/<str:key_id>/edit", keys.api_key_edit, name="api-key-edit"),
     path("settings/api-keys/<str:key_id>/roll", keys.api_key_roll, name="api-key-roll"),
     path("settings/api-keys/<str:key_id>/revoke", keys.api_key_revoke, name="api-key-revoke"),
+    path(
+        "organizations/<ulid:organization_id>/api-keys",
+        organization_keys.organization_api_keys,
+        name="organization-api-keys",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/api-keys/<str:key_id>/revoke",
+        organization_keys.organization_api_key_revoke,
+        name="organization-api-key-revoke",
+    ),
+    path(
+        "organizations/<ulid:organization_id>/key-policy",
+        organization_keys.organization_key_policy,
+        name="organization-key-policy",
+    ),
 ]

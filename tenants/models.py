@@ -34,6 +34,10 @@ class Organization(models.Model):
         help_text="A plan named in RATELIMITS['PLANS']: it sets the rate limits of the "
         "organization and of its keys.",
     )
+    # The organization's rules for keys acting in it (apikeys.policy.KeyPolicy, stored in
+    # its API form); empty: no rules. On the organization's row, so the query that reads a
+    # key's memberships and plans reads them too.
+    key_policy = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

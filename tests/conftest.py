@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts.identity import canonical_email
 from accounts.models import User
-from apikeys import warm_cache
+from apikeys import usage, warm_cache
 from apikeys.models import ApiKey
 from apikeys.services import api_key_issue, api_key_revoke
 from ratelimits import counters as ratelimit
@@ -65,6 +65,7 @@ def _empty_cache() -> None:
     # and so does each worker's own copy of warm keys.
     cache.clear()
     warm_cache.clear_local()
+    usage.clear_local()
 
 
 @pytest.fixture(scope="session")
@@ -197,6 +198,7 @@ def api_key_factory(db: None, user_factory: Callable[..., User]) -> Callable[...
         expired: bool = False,
         revoked: bool = False,
         last_used_at: datetime | None = None,
+        allowed_cidrs: list[str] | None = None,
     ) -> tuple[ApiKey, str]:
         key, raw = api_key_issue(
             user=user or user_factory(),
@@ -204,6 +206,7 @@ def api_key_factory(db: None, user_factory: Callable[..., User]) -> Callable[...
             scopes=scopes or ["user:read"],
             expires_in=expires_in,
             organization_id=organization.pk if organization else None,
+            allowed_cidrs=allowed_cidrs,
         )
         if expired:
             ApiKey.objects.filter(pk=key.pk).update(

@@ -38,7 +38,7 @@ THIRTY_DAYS = timedelta(seconds=2592000)
 
 # The seed's Step 3 response, and the non-secret extras the API may add to it.
 CREATED_FIELDS = {"id", "name", "key", "scopes", "expiresAt"}
-CREATED_EXTRAS = {"start", "organizationId", "createdAt"}
+CREATED_EXTRAS = {"start", "organizationId", "allowedCidrs", "createdAt"}
 # A key as every later response shows it: never the key, never its digest.
 LISTED_FIELDS = {
     "id",
@@ -46,8 +46,10 @@ LISTED_FIELDS = {
     "start",
     "scopes",
     "organizationId",
+    "allowedCidrs",
     "expiresAt",
     "lastUsedAt",
+    "lastUsedIp",
     "createdAt",
     "revokedAt",
     "status",
@@ -146,7 +148,7 @@ def assert_secret_absent(text: str, key: str) -> None:
     assert key not in text
     assert key[3:] not in text  # not even without its prefix
     assert "digest" not in text
-    assert "v1$" not in text  # the stored digest's scheme tag
+    assert "v1$" not in text and "v2$" not in text  # the stored digest's scheme tag
 
 
 def sign_up_and_sign_in(base: str) -> requests.Session:

@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 from access.scopes import scope_grants
 from accounts.sessions import session_auth_hash
 from api.errors import ApiError, CredentialChanged, RateLimited
-from apikeys import services
+from apikeys import services, usage
 from apikeys.models import ApiKey
 from dashboard.forms import (
     ApiKeyCreateForm,
@@ -173,6 +173,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
             scopes=form.validated_data["scopes"],
             expires_in=form.validated_data.get("expiresIn"),
             organization_id=form.serializer.organization_id(),
+            allowed_cidrs=form.validated_data.get("allowedCidrs"),
             session_auth_hash=session_auth_hash(request),
         )
     except CredentialChanged:
@@ -244,6 +245,7 @@ def _key_context(
         "key": key,
         "previous_ends_at": key.previous_secret_ends_at(),
         "active": key.status() == "active",
+        "usage_days": usage.recent_days(key),
     }
     if context["active"]:
         edit_form = edit_form or ApiKeyEditForm(initial={"name": key.name, "scopes": key.scopes})

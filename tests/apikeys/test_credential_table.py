@@ -272,6 +272,33 @@ ROUTES = [
         check=lambda data, w: data["id"] == w.target_key.pk and data["status"] == "revoked",
     ),
     Route(
+        "GET", ORG + "/api-keys", "api-keys:read", "API keys fetched", tenant=True,
+        check=lambda data, w: w.target_key.pk in {k["id"] for k in data}
+        and all("digest" not in k and "lookup" not in k for k in data),
+    ),
+    Route(
+        "POST", ORG + "/api-keys/{key}/revoke", "api-keys:write", "API key revoked",
+        tenant=True,
+        oauth="FORBIDDEN",
+        check=lambda data, w: data["id"] == w.target_key.pk
+        and data["revokedHere"] is True
+        and ApiKey.objects.get(pk=w.target_key.pk).revoked_in == [w.organization.pk],
+    ),
+    Route(
+        "GET", ORG + "/key-policy", "organizations:read", "Key policy fetched", tenant=True,
+        check=lambda data, w: data["organizationId"] == w.organization.pk
+        and data["requireExpiry"] is False
+        and data["maxKeysPerMember"] is None,
+    ),
+    Route(
+        "PATCH", ORG + "/key-policy", "organizations:write", "Key policy updated", tenant=True,
+        body=lambda w: {"maxKeysPerMember": 50},
+        check=lambda data, w: data["organizationId"] == w.organization.pk
+        and data["maxKeysPerMember"] == 50
+        and Organization.objects.get(pk=w.organization.pk).key_policy
+        == {"maxKeysPerMember": 50},
+    ),
+    Route(
         "POST", "/api/auth/sign-out", "", "Signed out", session_only=True,
         oauth="SESSION_REQUIRED",
         check=lambda data, w: data is None,
@@ -294,6 +321,7 @@ TENANT_ROUTES = routes(lambda route: route.tenant)
 # Routes an OAuth access token holding the route's scope may use, and those that refuse it
 # (managing API keys, ending a session): `Route.oauth` names the refusal.
 OAUTH_ROUTES = routes(lambda route: not route.oauth)
+OAUTH_TENANT_ROUTES = routes(lambda route: route.tenant and not route.oauth)
 OAUTH_REFUSED_ROUTES = routes(lambda route: bool(route.oauth))
 OAUTH_REFUSALS = {
     "FORBIDDEN": "API keys are issued, renamed and revoked with a session or an API key.",
@@ -845,7 +873,7 @@ def test_oauth_token_without_the_required_scope_is_403_with_an_insufficient_scop
     assert_nothing_changed(route, world)
 
 
-@pytest.mark.parametrize("route", TENANT_ROUTES)
+@pytest.mark.parametrize("route", OAUTH_TENANT_ROUTES)
 def test_oauth_token_pinned_to_the_routes_organization_succeeds(
     api_client, world, oauth_token, route
 ):

@@ -27,8 +27,10 @@ LIST_FIELDS = {
     "start",
     "scopes",
     "organizationId",
+    "allowedCidrs",
     "expiresAt",
     "lastUsedAt",
+    "lastUsedIp",
     "createdAt",
     "revokedAt",
     "status",
@@ -94,6 +96,7 @@ def test_the_key_is_never_shown_again(client_for, user_factory):
         assert response.status_code == 200
         assert created["key"] not in response.content.decode()
         assert "v1$" not in response.content.decode()
+        assert "v2$" not in response.content.decode()
     assert set(listed.json()["data"][0]) == LIST_FIELDS
     assert set(fetched.json()["data"]) == LIST_FIELDS
 

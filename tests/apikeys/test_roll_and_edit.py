@@ -31,6 +31,7 @@ CREATED_FIELDS = {
     "start",
     "scopes",
     "organizationId",
+    "allowedCidrs",
     "expiresAt",
     "createdAt",
 }
@@ -40,8 +41,10 @@ KEY_FIELDS = {
     "start",
     "scopes",
     "organizationId",
+    "allowedCidrs",
     "expiresAt",
     "lastUsedAt",
+    "lastUsedIp",
     "createdAt",
     "revokedAt",
     "status",
