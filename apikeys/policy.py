@@ -88,13 +88,20 @@ def normalized_cidrs(values: Iterable[str]) -> list[str]:
 
 def address_allowed(address: str, cidrs: Sequence[str]) -> bool:
     """Whether the client address lies in one of the networks; an unknown address never does."""
+    parsed = _parsed(address)
+    return parsed is not None and any(parsed in network for network in networks(tuple(cidrs)))
+
+
+@lru_cache(maxsize=4096)
+def _parsed(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client address, an IPv4-mapped one in its IPv4 form; None if it is not one."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return any(parsed in network for network in networks(tuple(cidrs)))
+        return parsed.ipv4_mapped
+    return parsed
 
 
 def _lifetime_violation(

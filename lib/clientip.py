@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -19,12 +20,21 @@ def client_ip(request: HttpRequest) -> str:
         forwarded = [p for p in forwarded if p]
         if len(forwarded) >= hops:
             remote = forwarded[-hops]
+    return canonical(remote)
+
+
+@lru_cache(maxsize=4096)
+def canonical(address: str) -> str:
+    """The address in its canonical form, or "unknown" for anything else. Parsed once per
+    worker for each address seen recently: a request asks for it several times (its rate
+    limits, its key's networks and its organization's, its usage)."""
     try:
-        return str(ipaddress.ip_address(remote))
+        return str(ipaddress.ip_address(address))
     except ValueError:
         return "unknown"
 
 
+@lru_cache(maxsize=4096)
 def ip_identity(address: str) -> str:
     """What a per-IP limit counts: the address, or for IPv6 its /64, which one subscriber
     usually holds whole."""

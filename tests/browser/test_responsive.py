@@ -116,6 +116,11 @@ PAGES = {
     "organization-settings": Page("owner", org_url("organization-settings")),
     "organization-create": Page("owner", lambda s: reverse("dashboard:organization-create")),
     "organization-applications": Page("owner", org_url("organization-applications")),
+    "organization-api-keys": Page("owner", org_url("organization-api-keys")),
+    "organization-api-key-revoke": Page(
+        "owner", org_url("organization-api-key-revoke", lambda s: s.key.pk)
+    ),
+    "organization-key-policy": Page("owner", org_url("organization-key-policy")),
     "api-keys": Page("owner", lambda s: reverse("dashboard:api-keys")),
     "api-keys-revoked-shown": Page(
         "owner", lambda s: reverse("dashboard:api-keys") + "?revoked=show"
@@ -190,6 +195,14 @@ def site(
         role=Role.ADMIN,
         by=owner,
     )
+    organization.key_policy = {
+        "requireExpiry": True,
+        "maxLifetimeDays": 90,
+        "allowedScopes": ["user:read", "projects:read", "projects:write", "members:read"],
+        "allowedCidrs": ["203.0.113.0/24", "2001:db8:85a3:1234:5678:8a2e:370:0/112"],
+        "staleAfterDays": 60,
+    }
+    organization.save(update_fields=["key_policy"])
     return Site(
         owner=owner,
         loner=user_factory(email="newcomer.without.organization@example.com"),
