@@ -133,12 +133,13 @@ class KeyUse:
     fresh: bool  # read from the database (not the cache), so worth caching
 
 
-# Answers that mean the key was not admitted: its use is not recorded.
-NOT_ADMITTED = frozenset({401, 403})
+# Answers that mean the key was not admitted (refused, or turned away by a rate limit): its
+# use is not recorded.
+NOT_ADMITTED = frozenset({401, 403, 429})
 
 
 def key_use_record(request: Request, status: int) -> None:
-    """Record the request's use of its API key, unless the answer refused it (NOT_ADMITTED):
+    """Record the request's use of its API key, unless the answer turned it away (NOT_ADMITTED):
     lastUsedAt (at most once per LAST_USED_RESOLUTION), the usage counters (apikeys.usage),
     and the warm-cache entry, stored again when lastUsedAt moved, with the age it had (never
     made younger), or first stored after a database read. Costs nothing for a request that

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
@@ -115,6 +116,8 @@ def _stale_due(now: datetime) -> list[Notice]:
         )
         pinned = (
             idle.filter(organization_id__in=organization_ids)
+            # Its owner still a member: a former member's key is no longer the organization's.
+            .filter(user__memberships__organization_id=F("organization_id"))
             .annotate(acting_in=F("organization_id"))
             .exclude(_noticed(KeyNotice.Kind.STALE, OuterRef("acting_in")))
         )
@@ -126,15 +129,26 @@ def _stale_due(now: datetime) -> list[Notice]:
             .exclude(_noticed(KeyNotice.Kind.STALE, OuterRef("acting_in")))
         )
         for keys in (pinned, unpinned):
+            # A key revoked in an organization does not act there: the few keys revoked in
+            # some organization are read apart and judged here (the JSON list cannot be
+            # searched in SQL on every database), so they never crowd out the others.
+            pairs = _pairs(keys.filter(revoked_in=[]))
+            pairs += [
+                (key_id, organization_id)
+                for key_id, organization_id, revoked_in in _pairs(
+                    keys.exclude(revoked_in=[]), "revoked_in"
+                )
+                if organization_id not in revoked_in
+            ]
             due += [
                 Notice(key_id=key_id, kind=KeyNotice.Kind.STALE, organization_id=organization_id)
-                for key_id, organization_id in _pairs(keys)
+                for key_id, organization_id, *_rest in pairs
             ]
     return due
 
 
-def _pairs(keys: QuerySet[ApiKey]) -> list[tuple[str, str]]:
-    return list(keys.order_by("pk").values_list("pk", "acting_in")[:PER_RUN])
+def _pairs(keys: QuerySet[ApiKey], *more: str) -> list[tuple[Any, ...]]:
+    return list(keys.order_by("pk").values_list("pk", "acting_in", *more)[:PER_RUN])
 
 
 def _noticed(kind: str, organization_id: str | OuterRef) -> Exists:

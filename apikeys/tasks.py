@@ -144,6 +144,9 @@ def api_key_notice_email(*, key_id: str, kind: str, organization_id: str = "") -
         organization = Organization.objects.filter(pk=organization_id).first()
         days = _stale_days(key, organization, now)
         if organization is None or days is None:
+            # No longer stale there (used since, revoked there, its owner gone): the notice is
+            # withdrawn, so the key is noticed again should it go stale there later.
+            _notice_withdraw(key_id, kind, organization_id)
             return False
         template = "emails/api_key_stale"
         context.update(
@@ -166,7 +169,12 @@ def api_key_notice_email(*, key_id: str, kind: str, organization_id: str = "") -
         )
     else:
         return False
-    account_email_send(to=key.user.email, template=template, context=context)
+    try:
+        account_email_send(to=key.user.email, template=template, context=context)
+    except Exception:
+        # Not sent (the mail server refused it, say): withdrawn, so a later run sends it.
+        _notice_withdraw(key_id, kind, organization_id)
+        raise
     audit_record(
         action=Action.KEY_NOTICE_SENT,
         actor=key.user,
@@ -177,6 +185,10 @@ def api_key_notice_email(*, key_id: str, kind: str, organization_id: str = "") -
     return True
 
 
+def _notice_withdraw(key_id: str, kind: str, organization_id: str) -> None:
+    KeyNotice.objects.filter(key_id=key_id, kind=kind, organization_id=organization_id).delete()
+
+
 def _stale_days(key: ApiKey, organization: Organization | None, now: datetime) -> int | None:
     """The organization's staleAfterDays, if the key acts in it and is stale there now."""
     days = (organization.key_policy or {}).get("staleAfterDays") if organization else None
@@ -184,7 +196,7 @@ def _stale_days(key: ApiKey, organization: Organization | None, now: datetime) -
         return None
     if (key.last_used_at or key.created_at) >= now - timedelta(days=days):
         return None  # used since the notice was recorded
-    if key.organization_id is not None:
-        return days if key.organization_id == organization.pk else None
+    if key.organization_id not in (None, organization.pk) or organization.pk in key.revoked_in:
+        return None
     member = Membership.objects.filter(user_id=key.user_id, organization=organization).exists()
     return days if member else None

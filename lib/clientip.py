@@ -29,9 +29,13 @@ def canonical(address: str) -> str:
     worker for each address seen recently: a request asks for it several times (its rate
     limits, its key's networks and its organization's, its usage)."""
     try:
-        return str(ipaddress.ip_address(address))
+        parsed = ipaddress.ip_address(address)
     except ValueError:
         return "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id:
+        # A link-local address's zone ("%eth0") names an interface of ours, not the client.
+        parsed = ipaddress.IPv6Address(address.split("%", 1)[0])
+    return str(parsed)
 
 
 @lru_cache(maxsize=4096)

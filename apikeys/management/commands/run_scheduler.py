@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
@@ -33,6 +34,9 @@ class Command(BaseCommand):
         if not options["once"]:
             self.stdout.write(f"Queueing key maintenance every {interval} seconds.")
         while True:
+            # A connection the database dropped during the sleep (a restart, an idle
+            # timeout) is replaced, as each of the worker's tasks does.
+            close_old_connections()
             self.queue()
             if options["once"]:
                 return
