@@ -69,13 +69,7 @@ def api_key_revoke_in_organization(
         return key
     # The keys it created, and theirs, are revoked here with it: a leaked key's offspring
     # must not keep acting where it no longer may.
-    pending, seen = [key], set()
-    while pending:
-        current = pending.pop()
-        if current.pk in seen:
-            continue
-        seen.add(current.pk)
-        pending.extend(current.created_keys.select_for_update())
+    for current in services.with_offspring(key):
         if current.is_revoked or organization_id in current.revoked_in:
             continue
         current.revoked_in = [*current.revoked_in, organization_id]

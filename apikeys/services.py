@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -124,6 +124,19 @@ def api_key_issue(
     )
     owner_notify(key, "api_key_created", by_key_id=creator_key.pk if creator_key else "")
     return key, raw
+
+
+def with_offspring(key: ApiKey) -> Iterator[ApiKey]:
+    """The key, then every key it created, and theirs, each once, read under a lock (within
+    the caller's transaction)."""
+    pending, seen = [key], set()
+    while pending:
+        current = pending.pop()
+        if current.pk in seen:
+            continue
+        seen.add(current.pk)
+        yield current
+        pending.extend(current.created_keys.select_for_update())
 
 
 def _keys_acting_in(user: User, organization_id: str, now: Any) -> int:
@@ -363,12 +376,7 @@ def api_key_revoke(
         _check_may_manage(acting_key, key)
     now = timezone.now()
     revoked: list[str] = []
-    pending, seen = [key], set()
-    while pending:
-        current = pending.pop()
-        if current.pk in seen:
-            continue
-        seen.add(current.pk)
+    for current in with_offspring(key):
         if current.revoked_at is None:
             current.revoked_at = now
             current.revoked_by = revoked_by
@@ -387,7 +395,6 @@ def api_key_revoke(
                     **({"cascadeFrom": key.pk} if current.pk != key.pk else {}),
                 },
             )
-        pending.extend(current.created_keys.all())
     if key.pk in revoked and by not in OWNER_NOT_MAILED:
         owner_notify(
             key,
