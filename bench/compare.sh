@@ -5,10 +5,11 @@
 # `latchkey_bench`, Redis), and the peer project bench/peer/ (database `latchkey_bench_peer`)
 # from its own virtualenv bench/.peer-venv, with Latchkey's exact Django, DRF, gunicorn and
 # psycopg plus djangorestframework-api-key and django-rest-knox (bench/peer/requirements.txt),
-# created on the first run and reused while it matches. wrk loads one route at a time, six routes
-# per pass, the order rotated each pass. Prints a summary with the targets of issue 13 and writes
-# it to bench/results/compare-<timestamp>.txt. Only 127.0.0.1 and the package index are contacted.
-# About 4 minutes with the defaults (plus the virtualenv, once).
+# created on the first run and reused while it matches. wrk loads one route at a time, seven
+# routes per pass, the order rotated each pass. Prints a summary with the targets of issue 13
+# and writes it to bench/results/compare-<timestamp>.txt. Only 127.0.0.1 and the package index
+# are contacted.
+# About 5 minutes with the defaults (plus the virtualenv, once).
 #
 # Overrides (environment): the same as bench/run.sh: PASSES=3 DURATION=10s CONNECTIONS=16
 #   THREADS=2 WARMUP=3s WORKERS=2 WORKER_CLASS=sync PORT=8765 (Latchkey on the first free port
@@ -117,10 +118,10 @@ wait_until_up "$PEER_PID" "$PEER/noauth/items/$ITEM_ID"
 LATCHKEY_WORKERS="$(worker_pids "$LATCHKEY_PID")"
 PEER_WORKERS="$(worker_pids "$PEER_PID")"
 
-# --- The six routes ---------------------------------------------------------------------------
+# --- The seven routes -------------------------------------------------------------------------
 # The base order alternates the servers; pass p runs it rotated by 2(p - 1) places, so with
 # three passes each route runs once early, once in the middle and once late.
-ROUTES=(peer_noauth lk_noauth peer_apikey lk_me peer_knox lk_list)
+ROUTES=(peer_noauth lk_noauth peer_apikey lk_me peer_knox lk_list lk_limited)
 declare -A LABEL URL HEADER WORKERS_OF
 route() { # id label server-url path workers [header]
   LABEL[$1]="$2" URL[$1]="$3$4" WORKERS_OF[$1]="$5" HEADER[$1]="${6:-}"
@@ -136,6 +137,8 @@ route lk_noauth "latchkey: project list, no auth" "$LK" \
   "/api/bench/noauth/organizations/$ORG_ID/projects" "$LATCHKEY_WORKERS"
 route lk_list "latchkey: project list, X-Api-Key" "$LK" \
   "/api/user/organizations/$ORG_ID/projects" "$LATCHKEY_WORKERS" "X-Api-Key: $API_KEY"
+route lk_limited "latchkey: project list, per-IP limit" "$LK" \
+  "/api/bench/limited/organizations/$ORG_ID/projects" "$LATCHKEY_WORKERS"
 
 on_route() { # id command [args...]: runs the command, the route's URL and credential last
   if [[ -n ${HEADER[$1]} ]]; then
@@ -173,8 +176,8 @@ unset resp
 [[ ${BODY[peer_apikey]} == "${BODY[peer_noauth]}" &&
   ${BODY[peer_knox]} == "${BODY[peer_noauth]}" ]] ||
   die "the peer's three routes answered different bodies"
-[[ ${BODY[lk_list]} == "${BODY[lk_noauth]}" ]] ||
-  die "Latchkey's two project lists answered different bodies"
+[[ ${BODY[lk_list]} == "${BODY[lk_noauth]}" && ${BODY[lk_limited]} == "${BODY[lk_noauth]}" ]] ||
+  die "Latchkey's three project lists answered different bodies"
 [[ ${BODY[lk_list]} == *'"totalItems":20,'* ]] ||
   die "expected 20 projects in the page: ${BODY[lk_list]}"
 [[ ${BODY[lk_me]} == *'"email":"bench@example.com"'* ]] ||
@@ -182,7 +185,7 @@ unset resp
 declare -A BYTES
 for id in "${ROUTES[@]}"; do BYTES[$id]="$(printf '%s' "${BODY[$id]}" | wc -c)"; done
 unset BODY
-log "checks passed: six routes answer 200 with the expected bodies;" \
+log "checks passed: seven routes answer 200 with the expected bodies;" \
   "the keyed ones refuse without their credential"
 
 # --- Measure ----------------------------------------------------------------------------------
@@ -223,7 +226,7 @@ for id in "${ROUTES[@]}"; do
   M_P99[$id]="$(median ${P99[$id]})" M_CPU[$id]="$(median ${CPU[$id]})"
 done
 
-SHOWN=(peer_noauth peer_apikey peer_knox lk_me lk_noauth lk_list)
+SHOWN=(peer_noauth peer_apikey peer_knox lk_me lk_noauth lk_limited lk_list)
 table="$(
   printf '%-36s %9s %8s %8s %10s %6s\n' route "req/s" "p50 ms" "p99 ms" "cpu ms/rq" bytes
   for id in "${SHOWN[@]}"; do
@@ -280,6 +283,10 @@ context="$(
   context_line "req/s  latchkey /api/user/me with key / peer no auth" lk_me peer_noauth
   context_line "req/s  latchkey /api/user/me with key / peer knox" lk_me peer_knox
   context_line "req/s  latchkey list with key / peer HasAPIKey" lk_list peer_apikey
+  # Target (2) split in two: the shared counters' round trip that every /api/ request makes
+  # (an anonymous one counted per IP), and what the key and the tenancy gate add to it.
+  context_line "req/s  latchkey no-auth list per-IP limit / no-auth list" lk_limited lk_noauth
+  context_line "req/s  latchkey list with key / no-auth list per-IP limit" lk_list lk_limited
 )"
 
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
