@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.urls import get_resolver
 
+from tenants.models import Project
+
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("bench.urls")]
 
 BASELINES = {
@@ -46,6 +48,7 @@ def test_each_baseline_answers_the_real_lists_page_without_a_credential(
 def test_only_the_limited_baseline_is_counted_per_ip(seeded, api_client):
     noauth = api_client.get(BASELINES["noauth"].format(org=seeded["org"]))
     limited = api_client.get(BASELINES["limited"].format(org=seeded["org"]))
+    assert (noauth.status_code, limited.status_code) == (200, 200)
     assert all(name not in noauth for name in RATELIMIT_HEADERS)
     assert all(name in limited for name in RATELIMIT_HEADERS)
     assert limited["RateLimit-Policy"].startswith('"ip";')
@@ -59,6 +62,8 @@ def test_a_baseline_creates_and_changes_nothing(seeded, api_client, name, method
     )
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+    names = sorted(Project.objects.values_list("name", flat=True))
+    assert names == ["Project 0", "Project 1", "Project 2"]
 
 
 def test_the_baselines_are_found_after_the_same_patterns_as_the_real_route():
